@@ -1,0 +1,1 @@
+"""Singer tap for AI coding-assistant usage analytics (Augment Code, Sourcegraph)."""

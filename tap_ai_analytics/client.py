@@ -1,0 +1,378 @@
+"""HTTP plumbing shared by both vendors: auth, pacing, retries and error messages.
+
+Every request goes through :meth:`AnalyticsHTTPStream.fetch_json` or
+:meth:`AnalyticsHTTPStream.download`, which pace each attempt, retry transient failures
+(honouring ``Retry-After``) and turn permanent failures into one actionable message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import random
+import typing as t
+from functools import cached_property
+from http import HTTPStatus
+from importlib import metadata
+from urllib.parse import urlsplit
+
+import requests
+from singer_sdk import RESTStream
+from singer_sdk.authenticators import BearerTokenAuthenticator
+from singer_sdk.exceptions import RetriableAPIError
+
+from tap_ai_analytics.errors import APIRequestError, quote_body, redact
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Generator
+    from pathlib import Path
+
+    from backoff.types import Details
+    from singer_sdk import Tap
+    from singer_sdk.streams.rest import HTTPRequest
+
+    from tap_ai_analytics.pacing import RateLimiter
+    from tap_ai_analytics.settings import Settings
+
+#: Never wait longer than this for one Retry-After, whatever the server says.
+MAX_RETRY_AFTER_SECONDS = 900.0
+#: Cap of the exponential backoff used when the server gives no Retry-After.
+MAX_BACKOFF_SECONDS = 120.0
+#: First backoff after a 5xx, timeout or dropped connection.
+INITIAL_BACKOFF_SECONDS = 1.0
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+
+RETRIED_EXCEPTIONS = (
+    ConnectionResetError,
+    RetriableAPIError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+_T = t.TypeVar("_T")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("tap-ai-analytics")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+USER_AGENT = f"tap-ai-analytics/{_version()}"
+
+
+def retry_after_seconds(response: requests.Response | None, *, now: dt.datetime | None = None) -> float | None:
+    """Read a ``Retry-After`` header given in seconds or as an HTTP date.
+
+    Args:
+        response: The failed response, if there was one.
+        now: The current time (injectable for tests).
+
+    Returns:
+        Seconds to wait, or None when the header is absent or unreadable.
+    """
+    value = response.headers.get("Retry-After") if response is not None else None
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def describe_exception(exc: BaseException) -> str:
+    """Summarise a request failure in one line (without URLs' query strings)."""
+    if isinstance(exc, RetriableAPIError):
+        return str(exc)
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "timed out"
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, ConnectionResetError)):
+        return "connection dropped mid-response"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return "connection failed"
+    return type(exc).__name__
+
+
+class RetriesExhaustedError(APIRequestError):
+    """A transient failure kept happening until the attempt budget ran out."""
+
+
+class AnalyticsHTTPStream(RESTStream):
+    """Base of every stream: one vendor's endpoint, requested politely and safely."""
+
+    #: Vendor name used in logs and error messages.
+    vendor_label: t.ClassVar[str] = ""
+    #: Where a user gets a (new) token, for 401 messages.
+    token_hint: t.ClassVar[str] = ""
+    #: Never follow redirects: the bearer token must not be replayed to another host.
+    allow_redirects = False
+
+    def __init__(self, tap: Tap, settings: Settings, *, pacer: RateLimiter | None = None) -> None:
+        """Create the stream.
+
+        Args:
+            tap: The tap.
+            settings: The validated configuration.
+            pacer: The request budget shared with the vendor's other streams, if any.
+        """
+        self.settings = settings
+        self.pacer = pacer
+        super().__init__(tap)
+
+    # -- vendor hooks -----------------------------------------------------------------
+
+    @property
+    def token(self) -> str:
+        """The bearer token of this stream's vendor."""
+        raise NotImplementedError
+
+    def client_error(self, response: requests.Response, detail: str) -> APIRequestError:
+        """Explain a 4xx response and how to fix it.
+
+        Args:
+            response: The rejected response.
+            detail: The server's error message, redacted and truncated.
+
+        Returns:
+            The error to raise.
+        """
+        where = f"{self.vendor_label} {response.request.method} {urlsplit(response.url).path}"
+        status = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
+        hint = {
+            HTTPStatus.BAD_REQUEST: "the API rejected the request parameters",
+            HTTPStatus.UNAUTHORIZED: (
+                f"the token is missing, invalid, expired or revoked; {self.token_hint}"
+            ),
+            HTTPStatus.FORBIDDEN: "the token lacks permission to read analytics",
+        }.get(response.status_code, "the request was rejected")  # type: ignore[call-overload]
+        message = f"{where} failed ({status}): {hint}"
+        return APIRequestError(f"{message}. Server said: {detail}" if detail else f"{message}.")
+
+    # -- SDK hooks --------------------------------------------------------------------
+
+    @property
+    def url_base(self) -> str:
+        """Base URL of the vendor's API."""
+        raise NotImplementedError
+
+    @cached_property
+    def authenticator(self) -> BearerTokenAuthenticator:
+        """Bearer-token authentication (the token travels only in this header)."""
+        return BearerTokenAuthenticator(token=self.token)
+
+    @property
+    def http_headers(self) -> dict:
+        """Headers sent with every request."""
+        return {"User-Agent": USER_AGENT, "Accept": "application/json, text/csv;q=0.9"}
+
+    @property
+    def timeout(self) -> int:
+        """Seconds to wait for a connection or for more data."""
+        return self.settings.request_timeout_seconds
+
+    def backoff_max_tries(self) -> int:
+        """Attempts per request (the configured ``max_request_attempts``)."""
+        return self.settings.max_request_attempts
+
+    def backoff_jitter(self, value: float) -> float:
+        """Wait exactly what the wait generator computed (it adds its own jitter)."""
+        return value
+
+    def backoff_wait_generator(self) -> Generator[float, BaseException, None]:  # type: ignore[override]
+        """Yield waits: the server's ``Retry-After`` when given, else exponential backoff.
+
+        Yields:
+            Seconds to wait before the next attempt; receives the failure of the last one.
+        """
+        failure = yield 0.0  # primed by the backoff library; the value is discarded
+        attempt = 0
+        while True:
+            failure = yield self.retry_delay(failure, attempt)
+            attempt += 1
+
+    def retry_delay(self, failure: BaseException, attempt: int) -> float:
+        """Seconds to wait after the ``attempt``-th (0-based) transient failure."""
+        response = getattr(failure, "response", None)
+        server_says = retry_after_seconds(response)
+        if server_says is not None:
+            return min(server_says, MAX_RETRY_AFTER_SECONDS)
+        base = INITIAL_BACKOFF_SECONDS
+        if response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS and self.pacer:
+            base = max(base, 1 / self.pacer.rate)  # one request interval, then doubling
+        delay = min(MAX_BACKOFF_SECONDS, base * 2**attempt)
+        return delay * random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not crypto
+
+    def backoff_handler(self, details: Details) -> None:
+        """Log each retry in one line (no URL query strings, no headers)."""
+        failure = details.get("exception")
+        reason = describe_exception(failure) if failure else "failed"
+        self.logger.warning(
+            "%s %s: %s; retrying in %.1f s (attempt %d of %d)",
+            self.vendor_label,
+            self.path,
+            redact(reason, self.settings.secrets),
+            details.get("wait") or 0.0,
+            details["tries"] + 1,
+            self.backoff_max_tries(),
+        )
+
+    def request_decorator(self, func: Callable[..., _T]) -> Callable[..., _T]:  # type: ignore[override]
+        """Pace every attempt, retry transient failures, explain exhausted retries.
+
+        Args:
+            func: The function performing one attempt.
+
+        Returns:
+            The function with pacing and retries.
+        """
+
+        def paced(*args: t.Any, **kwargs: t.Any) -> _T:
+            if self.pacer is not None:
+                self.pacer.acquire()
+            return func(*args, **kwargs)
+
+        retried = super().request_decorator(paced)
+
+        def call(*args: t.Any, **kwargs: t.Any) -> _T:
+            try:
+                return retried(*args, **kwargs)
+            except RETRIED_EXCEPTIONS as exc:
+                msg = (
+                    f"{self.vendor_label} {self.path} kept failing after "
+                    f"{self.backoff_max_tries()} attempts: {describe_exception(exc)}"
+                )
+                raise RetriesExhaustedError(redact(msg, self.settings.secrets)) from None
+
+        return call
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Classify a response: fine, transient (retried) or permanent (explained).
+
+        Args:
+            response: The response to check.
+
+        Raises:
+            RetriableAPIError: For 408, 429 and 5xx responses.
+            APIRequestError: For other non-2xx responses, with the fix.
+        """
+        status = response.status_code
+        if HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES:
+            return
+        detail = redact(quote_body(self.error_detail(response)), self.settings.secrets)
+        path = urlsplit(response.url).path
+        if status in {HTTPStatus.REQUEST_TIMEOUT, HTTPStatus.TOO_MANY_REQUESTS} or status >= 500:
+            if status == HTTPStatus.TOO_MANY_REQUESTS and self.pacer is not None:
+                self.pacer.drain()
+            msg = f"HTTP {status} {response.reason or ''} from {path}".rstrip()
+            if status != HTTPStatus.TOO_MANY_REQUESTS and detail:
+                msg += f": {detail}"
+            raise RetriableAPIError(msg, response)
+        if HTTPStatus.MULTIPLE_CHOICES <= status < HTTPStatus.BAD_REQUEST:
+            target = urlsplit(response.headers.get("Location", "")).netloc or "another URL"
+            msg = (
+                f"{self.vendor_label} {path} answered HTTP {status}, redirecting to {target}; "
+                f"redirects are not followed so the token stays with {self.url_base}. "
+                "Check the API URL setting."
+            )
+            raise APIRequestError(msg)
+        raise self.client_error(response, detail)
+
+    @staticmethod
+    def error_detail(response: requests.Response) -> str:
+        """Extract the API's own error message from a response body, if any."""
+        try:
+            text = response.text
+        except requests.exceptions.RequestException:  # body cut short: nothing to quote
+            return ""
+        try:
+            body = json.loads(text)
+        except ValueError:
+            return "" if text.lstrip().startswith("<") else text  # skip HTML error pages
+        if isinstance(body, dict):
+            error = body.get("error")
+            if isinstance(error, dict):
+                code, message = error.get("code"), error.get("message")
+                return ": ".join(str(part) for part in (code, message) if part)
+            if isinstance(error, str):
+                return error
+            if isinstance(body.get("message"), str):
+                return str(body["message"])
+        return text
+
+    # -- requests -----------------------------------------------------------------------
+
+    def _send(self, request: HTTPRequest, *, stream: bool = False) -> requests.Response:
+        prepared = self.build_prepared_request(
+            method=request.method,
+            url=request.url,
+            params=request.encode_params(),
+            headers=request.headers,
+        )
+        response = self.requests_session.send(
+            prepared, timeout=self.timeout, allow_redirects=self.allow_redirects, stream=stream
+        )
+        try:
+            self.validate_response(response)
+        except Exception:
+            response.close()
+            raise
+        return response
+
+    def fetch_json(self, request: HTTPRequest) -> t.Any:  # noqa: ANN401
+        """Send a request and return its JSON body, retrying transient failures.
+
+        A 200 whose body is not valid JSON (a proxy page, a cut connection) is retried
+        like a 5xx.
+
+        Args:
+            request: The request.
+
+        Returns:
+            The decoded JSON body.
+        """
+
+        def attempt() -> t.Any:  # noqa: ANN401
+            response = self._send(request)
+            try:
+                return response.json()
+            except ValueError:
+                msg = f"malformed JSON in a {response.status_code} response from {self.path}"
+                raise RetriableAPIError(msg, response) from None
+
+        return self.request_decorator(attempt)()
+
+    def fetch_text(self, request: HTTPRequest) -> str:
+        """Send a request and return its body as text, retrying transient failures."""
+        return self.request_decorator(lambda: self._send(request).text)()
+
+    def download(self, request: HTTPRequest, destination: Path) -> None:
+        """Stream a response body to ``destination``, retrying the whole download.
+
+        Writing the body to disk inside the retried attempt means a body cut short is
+        downloaded again from the start, and nothing is parsed from a partial body.
+
+        Args:
+            request: The request.
+            destination: File to (over)write with the complete body.
+        """
+
+        def attempt() -> None:
+            with self._send(request, stream=True) as response, destination.open("wb") as file:
+                for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
+                    file.write(chunk)
+
+        self.request_decorator(attempt)()
+

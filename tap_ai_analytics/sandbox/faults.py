@@ -1,0 +1,472 @@
+"""Fault-injection switches for the sandbox.
+
+A :class:`Faults` object is shared by the test thread (which flips switches) and the server's
+handler threads (which read them), so every mutation and every consumption happens under a lock.
+
+There are two kinds of switches:
+
+* **Style switches** are plain attributes (``faults.final_cursor = "null"``). They change how a
+  normal response is rendered and stay in force until changed or until :meth:`Faults.clear`.
+  Assigning an unsupported value raises ``ValueError`` so a typo cannot silently test nothing.
+* **Scripted faults** (``fail_next``, ``rate_limit_next``, ...) are queued and consumed by the
+  next matching requests, in the order they were queued.
+
+``path_prefix`` filters are segment-aware: ``"/analytics/v0/dau"`` matches ``/analytics/v0/dau``
+but not ``/analytics/v0/dau-count``; ``"/api/reports"`` matches every report endpoint. A prefix
+ending in ``/`` is a plain string prefix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import threading
+import typing as t
+
+from .sourcegraph_data import SOURCEGRAPH_COLUMNS
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+#: Allowed values of each style switch; the first one is the default.
+STYLE_CHOICES: dict[str, tuple[object, ...]] = {
+    "identity_null": (False, True),
+    "final_cursor": ("empty", "null", "absent"),
+    "retry_after_style": ("seconds", "http-date", None),
+    "sourcegraph_all_columns": (False, True),
+    "sourcegraph_bool_style": ("truefalse", "10", "yesno"),
+    "sourcegraph_month_style": ("YYYY-MM", "YYYY-MM-01"),
+    "sourcegraph_empty_body": (False, True),
+}
+#: Default undocumented column appended to usage reports (new columns are announced as planned).
+DEFAULT_EXTRA_COLUMNS: tuple[str, ...] = ("Deep Search Events",)
+
+DEFAULT_DROP_AFTER_BYTES = 64
+
+
+def path_matches(prefix: str | None, path: str) -> bool:
+    """Return whether ``path`` is selected by a ``path_prefix`` filter.
+
+    Args:
+        prefix: The filter (``None`` matches everything).
+        path: The request path, without the query string.
+
+    Returns:
+        ``True`` when the filter selects the path.
+    """
+    if prefix is None:
+        return True
+    if prefix.endswith("/"):
+        return path.startswith(prefix)
+    return path == prefix or path.startswith(prefix + "/")
+
+
+@dataclasses.dataclass(frozen=True)
+class EarlyFault:
+    """A fault that replaces the whole response before the request is handled.
+
+    Attributes:
+        kind: ``"fail"`` (arbitrary status) or ``"rate_limit"`` (scripted 429).
+        status: HTTP status to send.
+        body: Explicit body, or ``None`` for the vendor's default error body.
+        content_type: Explicit content type (only used with an explicit body).
+        retry_after: Value of the ``Retry-After`` header, or ``None`` for no header.
+    """
+
+    kind: str
+    status: int
+    body: bytes | None = None
+    content_type: str | None = None
+    retry_after: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TransportFault:
+    """A fault applied while the response body is written.
+
+    Attributes:
+        kind: ``"drop"`` (close the socket mid-body) or ``"slow"`` (stall mid-body).
+        after_bytes: For ``drop``, how many body bytes to write before closing.
+        delay_seconds: For ``slow``, how long to stall.
+    """
+
+    kind: str
+    after_bytes: int = DEFAULT_DROP_AFTER_BYTES
+    delay_seconds: float = 0.0
+
+
+@dataclasses.dataclass
+class _Scripted:
+    """One queued fault and how many more requests it applies to."""
+
+    stage: str  # "early", "transport" or "malformed": when the server consults it
+    remaining: int
+    path_prefix: str | None
+    early: EarlyFault | None = None
+    transport: TransportFault | None = None
+    retry_after_style: str | None = None
+    retry_after_seconds: float = 1.0
+
+
+@dataclasses.dataclass
+class _RandomErrors:
+    rate: float
+    statuses: tuple[int, ...]
+    rng: random.Random
+    path_prefix: str | None
+
+
+def _to_bytes(body: str | bytes | None) -> bytes | None:
+    if body is None or isinstance(body, bytes):
+        return body
+    return body.encode("utf-8")
+
+
+def _check_count(n: object) -> None:
+    if not isinstance(n, int) or n < 0:
+        msg = f"n must be a non-negative integer, got {n!r}"
+        raise ValueError(msg)
+
+
+class Faults:
+    """Thread-safe fault-injection switches (all off by default).
+
+    Attributes:
+        identity_null: Render the non-applicable Augment identity field as explicit ``null``
+            instead of omitting it.
+        final_cursor: Augment last-page ``next_cursor`` style: ``"empty"`` (``""``),
+            ``"null"`` or ``"absent"``.
+        retry_after_style: ``Retry-After`` style of rate-limiter 429s: ``"seconds"``,
+            ``"http-date"`` or ``None`` (header omitted).
+        sourcegraph_all_columns: Always emit all 25 documented columns, unused dimensions blank.
+        sourcegraph_extra_columns: Undocumented integer columns appended to usage reports.
+        sourcegraph_bool_style: ``"truefalse"``, ``"10"`` or ``"yesno"``.
+        sourcegraph_month_style: ``"YYYY-MM"`` or ``"YYYY-MM-01"``.
+        sourcegraph_empty_body: Send an empty body instead of a header-only CSV.
+    """
+
+    identity_null: bool
+    final_cursor: str
+    retry_after_style: str | None
+    sourcegraph_all_columns: bool
+    sourcegraph_extra_columns: list[str]
+    sourcegraph_bool_style: str
+    sourcegraph_month_style: str
+    sourcegraph_empty_body: bool
+    _lock: threading.RLock
+    _queue: list[_Scripted]
+    _random: _RandomErrors | None
+    _repeat_prefixes: list[str | None]
+
+    def __init__(self) -> None:
+        """Create the switches, all off."""
+        object.__setattr__(self, "_lock", threading.RLock())
+        self.clear()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        """Validate style switches so that a typo fails loudly.
+
+        Raises:
+            ValueError: If the value is not supported by the switch.
+            AttributeError: If the attribute is not a known switch.
+        """
+        if name in STYLE_CHOICES:
+            if value not in STYLE_CHOICES[name]:
+                msg = f"{name} must be one of {STYLE_CHOICES[name]!r}, got {value!r}"
+                raise ValueError(msg)
+        elif name == "sourcegraph_extra_columns":
+            value = _check_extra_columns(value)
+        else:
+            msg = f"Faults has no switch named {name!r}"
+            raise AttributeError(msg)
+        with self._lock:
+            object.__setattr__(self, name, value)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        """Reset every style switch to its default and drop all scripted faults."""
+        with self._lock:
+            for name, choices in STYLE_CHOICES.items():
+                object.__setattr__(self, name, choices[0])
+            object.__setattr__(self, "sourcegraph_extra_columns", list(DEFAULT_EXTRA_COLUMNS))
+            object.__setattr__(self, "_queue", [])
+            object.__setattr__(self, "_random", None)
+            object.__setattr__(self, "_repeat_prefixes", [])
+
+    # -- scripted faults -------------------------------------------------------------------
+
+    def fail_next(  # noqa: PLR0913, PLR0917 - mirrors the documented switch signature
+        self,
+        n: int,
+        status: int = 500,
+        body: str | bytes | None = None,
+        content_type: str | None = None,
+        retry_after: int | str | None = None,
+        path_prefix: str | None = None,
+    ) -> None:
+        """Answer the next ``n`` matching requests with ``status``.
+
+        Args:
+            n: Number of requests to fail.
+            status: HTTP status code.
+            body: Response body; ``None`` uses the vendor's usual error body for that status
+                (an HTML page for 502).
+            content_type: Content type for an explicit body (guessed when omitted).
+            retry_after: Optional ``Retry-After`` header value (seconds or a raw string).
+            path_prefix: Only requests under this path are affected.
+        """
+        _check_count(n)
+        fault = EarlyFault(
+            kind="fail",
+            status=status,
+            body=_to_bytes(body),
+            content_type=content_type,
+            retry_after=None if retry_after is None else str(retry_after),
+        )
+        self._push(_Scripted("early", n, path_prefix, early=fault))
+
+    def rate_limit_next(
+        self,
+        n: int,
+        retry_after: str | None = "seconds",
+        seconds: float = 1,
+        path_prefix: str | None = None,
+    ) -> None:
+        """Answer the next ``n`` matching requests with 429.
+
+        Args:
+            n: Number of requests to reject.
+            retry_after: ``"seconds"``, ``"http-date"`` or ``None`` (no header).
+            seconds: Delay advertised in ``Retry-After``.
+            path_prefix: Only requests under this path are affected.
+
+        Raises:
+            ValueError: If ``retry_after`` is not a supported style.
+        """
+        _check_count(n)
+        if retry_after not in STYLE_CHOICES["retry_after_style"]:
+            msg = f"retry_after must be 'seconds', 'http-date' or None, got {retry_after!r}"
+            raise ValueError(msg)
+        self._push(
+            _Scripted(
+                "early",
+                n,
+                path_prefix,
+                early=EarlyFault(kind="rate_limit", status=429),
+                retry_after_style=retry_after,
+                retry_after_seconds=seconds,
+            )
+        )
+
+    def random_errors(
+        self,
+        rate: float,
+        statuses: Sequence[int] = (500, 502, 503),
+        seed: int = 0,
+        path_prefix: str | None = None,
+    ) -> None:
+        """Fail a random fraction of matching requests until cleared.
+
+        The sequence of failures is reproducible for a given seed and request order.
+
+        Args:
+            rate: Probability (0-1) that a matching request fails; 0 disables.
+            statuses: Statuses to pick from (502 gets an HTML body, others the vendor's body).
+            seed: Seed of the random sequence.
+            path_prefix: Only requests under this path are affected.
+
+        Raises:
+            ValueError: If ``rate`` is outside 0-1 or ``statuses`` is empty.
+        """
+        if not 0.0 <= rate <= 1.0:
+            msg = f"rate must be between 0 and 1, got {rate!r}"
+            raise ValueError(msg)
+        if not statuses:
+            msg = "statuses must not be empty"
+            raise ValueError(msg)
+        config = None
+        if rate > 0:
+            config = _RandomErrors(
+                rate,
+                tuple(statuses),
+                random.Random(seed),  # noqa: S311 - reproducible test noise, not crypto
+                path_prefix,
+            )
+        with self._lock:
+            object.__setattr__(self, "_random", config)
+
+    def drop_connection_next(
+        self,
+        n: int,
+        after_bytes: int = DEFAULT_DROP_AFTER_BYTES,
+        path_prefix: str | None = None,
+    ) -> None:
+        """Close the socket abruptly in the middle of the next ``n`` matching response bodies.
+
+        Headers are sent complete (JSON keeps its full ``Content-Length``); at most
+        ``after_bytes`` body bytes follow, and always fewer than the full body.
+
+        Args:
+            n: Number of responses to cut.
+            after_bytes: Body bytes written before the socket is closed.
+            path_prefix: Only requests under this path are affected.
+        """
+        _check_count(n)
+        fault = TransportFault(kind="drop", after_bytes=max(0, after_bytes))
+        self._push(_Scripted("transport", n, path_prefix, transport=fault))
+
+    def slow_body_next(self, n: int, delay_seconds: float, path_prefix: str | None = None) -> None:
+        """Stall the next ``n`` matching responses for ``delay_seconds`` in the middle of the body.
+
+        Args:
+            n: Number of responses to stall.
+            delay_seconds: Length of the stall (the server resumes writing afterwards).
+            path_prefix: Only requests under this path are affected.
+        """
+        _check_count(n)
+        fault = TransportFault(kind="slow", delay_seconds=max(0.0, delay_seconds))
+        self._push(_Scripted("transport", n, path_prefix, transport=fault))
+
+    def repeat_cursor(self, path_prefix: str | None = None) -> None:
+        """Make paginated Augment endpoints loop forever until cleared.
+
+        Every page then reports ``has_more: true`` and the same non-empty ``next_cursor``
+        (which points back at the first page).
+
+        Args:
+            path_prefix: Only endpoints under this path are affected (``None``: all).
+        """
+        with self._lock:
+            self._repeat_prefixes.append(path_prefix)
+
+    def malformed_json_next(self, n: int, path_prefix: str | None = None) -> None:
+        """Truncate the next ``n`` matching successful JSON bodies (still sent as 200).
+
+        Args:
+            n: Number of responses to corrupt.
+            path_prefix: Only requests under this path are affected.
+        """
+        _check_count(n)
+        self._push(_Scripted("malformed", n, path_prefix))
+
+    # -- consumption (called by the server) ----------------------------------------------------
+
+    def take_early(self, path: str) -> tuple[EarlyFault, str | None, float] | None:
+        """Consume the early fault (if any) that applies to a new request.
+
+        Args:
+            path: The request path.
+
+        Returns:
+            ``(fault, retry_after_style, retry_after_seconds)`` or ``None``. For ``fail``
+            faults the last two items are ``None`` and ``0``.
+        """
+        with self._lock:
+            item = self._consume("early", path)
+            if item is not None and item.early is not None:
+                if item.early.kind == "rate_limit":
+                    return item.early, item.retry_after_style, item.retry_after_seconds
+                return item.early, None, 0.0
+            config: _RandomErrors | None = self._random
+            if config is not None and path_matches(config.path_prefix, path):
+                # Draw both numbers every time so the sequence depends only on request order.
+                roll = config.rng.random()
+                status = config.rng.choice(config.statuses)
+                if roll < config.rate:
+                    return EarlyFault(kind="fail", status=status), None, 0.0
+        return None
+
+    def take_transport(self, path: str) -> TransportFault | None:
+        """Consume the transport fault (if any) for a response that has a body.
+
+        Args:
+            path: The request path.
+
+        Returns:
+            The fault to apply while writing, or ``None``.
+        """
+        with self._lock:
+            item = self._consume("transport", path)
+        return None if item is None else item.transport
+
+    def take_malformed(self, path: str) -> bool:
+        """Consume a malformed-JSON fault for a successful JSON response.
+
+        Args:
+            path: The request path.
+
+        Returns:
+            ``True`` when the body must be corrupted.
+        """
+        with self._lock:
+            return self._consume("malformed", path) is not None
+
+    def repeats_cursor(self, path: str) -> bool:
+        """Return whether pagination on ``path`` must loop (see :meth:`repeat_cursor`).
+
+        Args:
+            path: The request path.
+
+        Returns:
+            ``True`` when a ``repeat_cursor`` switch covers the path.
+        """
+        with self._lock:
+            return any(path_matches(prefix, path) for prefix in self._repeat_prefixes)
+
+    def styles(self) -> dict[str, object]:
+        """Return a consistent snapshot of the style switches for one request.
+
+        Returns:
+            Mapping of switch name to current value.
+        """
+        with self._lock:
+            snapshot: dict[str, object] = {name: getattr(self, name) for name in STYLE_CHOICES}
+            snapshot["sourcegraph_extra_columns"] = tuple(self.sourcegraph_extra_columns)
+            return snapshot
+
+    @property
+    def pending(self) -> int:
+        """Number of scripted requests still queued (not counting random or repeat switches)."""
+        with self._lock:
+            return sum(item.remaining for item in self._queue)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _push(self, item: _Scripted) -> None:
+        if item.remaining == 0:
+            return
+        with self._lock:
+            self._queue.append(item)
+
+    def _consume(self, stage: str, path: str) -> _Scripted | None:
+        for item in self._queue:
+            if item.stage == stage and path_matches(item.path_prefix, path):
+                item.remaining -= 1
+                if item.remaining <= 0:
+                    self._queue.remove(item)
+                return item
+        return None
+
+
+def _check_extra_columns(value: object) -> list[str]:
+    if isinstance(value, str) or not _is_iterable(value):
+        msg = "sourcegraph_extra_columns must be a list of column names"
+        raise ValueError(msg)
+    names = [str(name) for name in t.cast("Iterable[object]", value)]
+    if len(set(names)) != len(names) or any(not name for name in names):
+        msg = f"sourcegraph_extra_columns must hold distinct non-empty names, got {names!r}"
+        raise ValueError(msg)
+    clashes = set(names) & {*SOURCEGRAPH_COLUMNS, "Timestamp Month"}
+    if clashes:
+        msg = f"sourcegraph_extra_columns must not repeat documented columns: {sorted(clashes)!r}"
+        raise ValueError(msg)
+    return names
+
+
+def _is_iterable(value: object) -> bool:
+    try:
+        iter(t.cast("Iterable[object]", value))
+    except TypeError:
+        return False
+    return True

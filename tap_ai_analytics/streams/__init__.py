@@ -1,0 +1,8 @@
+"""Stream classes: one per Augment endpoint and per Sourcegraph report."""
+
+from __future__ import annotations
+
+from tap_ai_analytics.streams.augment import AUGMENT_STREAMS
+from tap_ai_analytics.streams.sourcegraph import SOURCEGRAPH_STREAMS
+
+__all__ = ["AUGMENT_STREAMS", "SOURCEGRAPH_STREAMS"]

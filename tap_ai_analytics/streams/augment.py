@@ -1,0 +1,289 @@
+"""Augment Code Analytics API streams (JSON, cursor pages, 10 requests per minute)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+from singer_sdk import typing as th
+from singer_sdk.streams.rest import PageContext
+
+from tap_ai_analytics.dates import DateRange, today_utc, years_before
+from tap_ai_analytics.errors import DataError
+from tap_ai_analytics.schemas import AUGMENT_METRICS, augment_schema
+from tap_ai_analytics.streams.base import DateWindowStream
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from singer_sdk.helpers.types import Context, Record
+
+#: The API refuses ranges longer than this (inclusive count of dates).
+MAX_RANGE_DAYS = 90
+#: The API serves at most this much history.
+HISTORY_YEARS = 2
+
+
+class AugmentPage(t.NamedTuple):
+    """What one Augment request asks for: a date window and a page cursor."""
+
+    window: DateRange
+    cursor: str | None = None
+
+
+class AugmentStream(DateWindowStream):
+    """An Augment Analytics endpoint, read in date windows and cursor pages.
+
+    Subclasses only declare: name, path, primary keys, schema, where the records are
+    in the body (``records_key``), how dates are sent (``date_param``), the window
+    length and the page size.
+    """
+
+    vendor_label = "Augment"
+    token_hint = (
+        "an Enterprise administrator creates a service-account token at "
+        "https://app.augmentcode.com/settings/service-accounts"
+    )
+
+    records_key: t.ClassVar[str]
+    #: "date" sends one ``date``; "range" sends ``start_date``/``end_date``.
+    date_param: t.ClassVar[t.Literal["date", "range"]] = "range"
+    #: Dates per request; 1 means per-day records and the date is added to each record.
+    window_days: t.ClassVar[int] = 1
+    #: ``page_size`` to send on paginated endpoints (the documented maximum).
+    page_size: t.ClassVar[int | None] = None
+    #: Record fields copied as sent (besides date, identity and metrics).
+    plain_fields: t.ClassVar[tuple[str, ...]] = ()
+    #: Record fields that are part of the key: a missing value becomes "".
+    key_fields: t.ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def url_base(self) -> str:
+        """The configured Augment API URL."""
+        return self.settings.augment.api_url  # type: ignore[union-attr]
+
+    @property
+    def token(self) -> str:
+        """The service-account token."""
+        return self.settings.augment.token  # type: ignore[union-attr]
+
+    def latest_date(self) -> dt.date:
+        """Yesterday (UTC): the API serves no data for today."""
+        return today_utc() - dt.timedelta(days=1)
+
+    def earliest_date(self) -> dt.date:
+        """The 2-year horizon, one day inside it so the boundary is never disputed."""
+        return years_before(today_utc(), HISTORY_YEARS) + dt.timedelta(days=1)
+
+    def windows(self, dates: DateRange) -> Iterable[DateRange]:
+        """Windows of ``window_days`` dates."""
+        return dates.split(self.window_days)
+
+    def describe_window_cost(self, windows: list[DateRange]) -> str:
+        """Requests per window, plus a note about extra pages."""
+        cost = super().describe_window_cost(windows)
+        return f"at least {cost} (one more per extra page)" if self.page_size else cost
+
+    def get_url_params(self, context: Context | None, next_page_token: AugmentPage | None) -> dict:  # noqa: ARG002
+        """Query parameters of one page of one window.
+
+        Every page resends the same date parameters with the cursor.
+        """
+        assert next_page_token is not None  # noqa: S101 - always called with a page
+        window, cursor = next_page_token
+        if self.date_param == "date":
+            params: dict[str, t.Any] = {"date": window.first.isoformat()}
+        else:
+            params = {"start_date": window.first.isoformat(), "end_date": window.last.isoformat()}
+        if self.page_size:
+            params["page_size"] = self.page_size
+        if cursor:
+            params["cursor"] = cursor
+        return params
+
+    def window_records(self, window: DateRange, context: Context | None) -> Iterator[Record]:
+        """Fetch every page of one window and yield its records, ascending by date."""
+        page = AugmentPage(window)
+        seen_cursors: set[str] = set()
+        while True:
+            body = self.fetch_json(self.get_http_request(page=PageContext(context, page)))
+            if not isinstance(body, dict):
+                msg = f"Augment {self.path} returned {type(body).__name__}, not a JSON object."
+                raise DataError(msg)
+            rows = body.get(self.records_key) or []
+            records = [self.to_record(row, window) for row in rows]
+            if self.window_days > 1:
+                records.sort(key=lambda record: record["date"])
+            yield from records
+            cursor = self.next_cursor(body, window, seen_cursors)
+            if cursor is None:
+                return
+            page = AugmentPage(window, cursor)
+
+    def next_cursor(self, body: dict, window: DateRange, seen: set[str]) -> str | None:
+        """The cursor of the next page, or None after the last page.
+
+        Raises:
+            DataError: If the API announces more pages without a usable new cursor.
+        """
+        pagination = body.get("pagination") or {}
+        if not pagination.get("has_more"):
+            return None
+        cursor = pagination.get("next_cursor")
+        if not cursor:
+            msg = f"Augment {self.path} for {window} says has_more but sends no next_cursor."
+            raise DataError(msg)
+        if cursor in seen:
+            msg = (
+                f"Augment {self.path} for {window} sent a cursor it had already sent "
+                f"({len(seen)} pages in): stopping instead of looping forever."
+            )
+            raise DataError(msg)
+        seen.add(cursor)
+        return str(cursor)
+
+    def to_record(self, row: t.Any, window: DateRange) -> Record:  # noqa: ANN401
+        """Turn one API row into a record: date, identity, fields, flattened metrics."""
+        if not isinstance(row, dict):
+            msg = f"Augment {self.path} for {window} sent a non-object row: {row!r:.100}"
+            raise DataError(msg)
+        record: Record = {"date": window.first.isoformat() if self.window_days == 1 else row.get("date")}
+        if record["date"] is None:
+            msg = f"Augment {self.path} for {window} sent a row without a date."
+            raise DataError(msg)
+        if "identity" in self.schema["properties"]:
+            record.update(self.identity(row, window))
+        for field in self.plain_fields:
+            record[field] = row.get(field)
+        for field in self.key_fields:
+            value = row.get(field)
+            record[field] = "" if value is None else str(value)
+        if "extra_metrics" in self.schema["properties"]:
+            record.update(self.flatten_metrics(row.get("metrics"), window))
+        return record
+
+    def identity(self, row: dict, window: DateRange) -> Record:
+        """The identity columns: the email, else the service account's name."""
+        email = row.get("user_email") or None
+        account = row.get("service_account_name") or None
+        if email is None and account is None:
+            msg = (
+                f"Augment {self.path} for {window} sent a row with neither user_email nor "
+                "service_account_name, so it has no key."
+            )
+            raise DataError(msg)
+        return {
+            "identity": email or account,
+            "identity_type": "user" if email else "service_account",
+            "user_email": row.get("user_email"),
+            "service_account_name": row.get("service_account_name"),
+        }
+
+    def flatten_metrics(self, metrics: t.Any, window: DateRange) -> Record:  # noqa: ANN401
+        """One integer column per documented metric (null when not sent), plus extras."""
+        if metrics is None:
+            metrics = {}
+        if not isinstance(metrics, dict):
+            msg = f"Augment {self.path} for {window} sent metrics that are not an object."
+            raise DataError(msg)
+        record: Record = {key: _integer(metrics.get(key), key, self.path) for key in AUGMENT_METRICS}
+        extras = {key: value for key, value in metrics.items() if key not in record}
+        record["extra_metrics"] = extras or None
+        return record
+
+
+def _integer(value: t.Any, key: str, path: str | None) -> int | None:  # noqa: ANN401
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number.is_integer():
+        msg = f"Augment {path} sent metric {key}={value!r}, which is not a whole number."
+        raise DataError(msg)
+    return int(number)
+
+
+class AugmentDauCountStream(AugmentStream):
+    """Daily count of active users and service accounts."""
+
+    name = "augment_dau_count"
+    path = "/analytics/v0/dau-count"
+    primary_keys = ("date",)
+    records_key = "daily_active_user_counts"
+    window_days = MAX_RANGE_DAYS
+    plain_fields = ("user_count",)
+    schema = augment_schema(
+        th.Property("user_count", th.IntegerType, description="Unique active users that day.")
+    )
+
+
+class AugmentDailyActiveUsersStream(AugmentStream):
+    """The users and service accounts active on each day."""
+
+    name = "augment_daily_active_users"
+    path = "/analytics/v0/dau"
+    primary_keys = ("date", "identity")
+    records_key = "users"
+    date_param = "date"
+    page_size = 250
+    schema = augment_schema(identity=True)
+
+
+class AugmentDailyUsageStream(AugmentStream):
+    """Organisation-wide usage metrics per day (days without activity are absent)."""
+
+    name = "augment_daily_usage"
+    path = "/analytics/v0/daily-usage"
+    primary_keys = ("date",)
+    records_key = "daily_usage"
+    window_days = MAX_RANGE_DAYS
+    schema = augment_schema(metrics=True)
+
+
+class AugmentUserActivityStream(AugmentStream):
+    """Usage metrics per user per day (one-day ranges keep the per-day split)."""
+
+    name = "augment_user_activity"
+    path = "/analytics/v0/user-activity"
+    primary_keys = ("date", "identity")
+    records_key = "users"
+    page_size = 100
+    plain_fields = ("active_days",)
+    schema = augment_schema(
+        th.Property("active_days", th.IntegerType, description="Days with activity (1 per day)."),
+        identity=True,
+        metrics=True,
+    )
+
+
+class AugmentUserActivityByEditorLanguageStream(AugmentStream):
+    """Usage metrics per user, editor and language per day."""
+
+    name = "augment_user_activity_by_editor_language"
+    path = "/analytics/v0/daily-user-activity-by-editor-language"
+    primary_keys = ("date", "identity", "editor", "language")
+    records_key = "records"
+    date_param = "date"
+    page_size = 100
+    key_fields = ("editor", "language")
+    schema = augment_schema(
+        th.Property(
+            "editor", th.StringType(nullable=False), required=True, description="Editor or IDE."
+        ),
+        th.Property(
+            "language", th.StringType(nullable=False), required=True, description="Language."
+        ),
+        identity=True,
+        metrics=True,
+    )
+
+
+AUGMENT_STREAMS: tuple[type[AugmentStream], ...] = (
+    AugmentDauCountStream,
+    AugmentDailyActiveUsersStream,
+    AugmentDailyUsageStream,
+    AugmentUserActivityStream,
+    AugmentUserActivityByEditorLanguageStream,
+)

@@ -1,0 +1,295 @@
+"""Sourcegraph Analytics streams: CSV reports per granularity, per instance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+import typing as t
+from http import HTTPStatus
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from singer_sdk.streams.rest import HTTPRequest
+
+from tap_ai_analytics.client import AnalyticsHTTPStream
+from tap_ai_analytics.csvreport import read_report
+from tap_ai_analytics.dates import DateRange, month_start, next_month_start, today_utc
+from tap_ai_analytics.errors import APIRequestError
+from tap_ai_analytics.schemas import (
+    CLIENT_NAME,
+    LANGUAGE,
+    REGISTRY_COLUMNS,
+    TIMESTAMP_DATE,
+    TIMESTAMP_MONTH,
+    USAGE_COLUMNS,
+    USER_ID,
+    Column,
+    sourcegraph_schema,
+)
+from tap_ai_analytics.streams.base import DateWindowStream
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    import requests
+    from singer_sdk.helpers.types import Context, Record
+
+
+class InstanceAccessError(APIRequestError):
+    """The token may not read one instance (the others can still be synced)."""
+
+
+class SourcegraphStream(AnalyticsHTTPStream):
+    """A Sourcegraph CSV report, requested once per configured instance.
+
+    Subclasses declare: name, path, ``granularity``, the key columns and other columns.
+    """
+
+    vendor_label = "Sourcegraph"
+    token_hint = "create one at https://analytics.sourcegraph.com/access-tokens"
+    path = "/api/reports/by-user-client-date"
+    granularity: t.ClassVar[str | None] = None
+    key_columns: t.ClassVar[tuple[Column, ...]] = (USER_ID,)
+    columns: t.ClassVar[tuple[Column, ...]] = USAGE_COLUMNS
+    # CSV values are cast by the parser; the SDK's per-record type conformance would
+    # only repeat that work for millions of rows.
+    TYPE_CONFORMANCE_LEVEL = AnalyticsHTTPStream.TYPE_CONFORMANCE_LEVEL.NONE
+
+    def __init_subclass__(cls, **kwargs: t.Any) -> None:
+        """Derive each report's primary key and schema from its declared columns."""
+        super().__init_subclass__(**kwargs)
+        if "key_columns" in cls.__dict__ or "columns" in cls.__dict__:
+            cls.primary_keys = ("instance_url", *(column.field for column in cls.key_columns))
+            cls.schema = sourcegraph_schema(cls.key_columns, cls.columns)
+
+    @property
+    def url_base(self) -> str:
+        """The configured Sourcegraph Analytics API URL."""
+        return self.settings.sourcegraph.api_url  # type: ignore[union-attr]
+
+    @property
+    def token(self) -> str:
+        """The Sourcegraph Analytics access token."""
+        return self.settings.sourcegraph.token  # type: ignore[union-attr]
+
+    @property
+    def instances(self) -> tuple[str, ...]:
+        """The configured instances (bare hosts)."""
+        return self.settings.sourcegraph.instances  # type: ignore[union-attr]
+
+    @property
+    def partitions(self) -> list[dict]:
+        """One state partition per instance."""
+        return [{"instance_url": instance} for instance in self.instances]
+
+    def client_error(self, response: requests.Response, detail: str) -> APIRequestError:
+        """Name the instance on access errors (the other instances can still be read)."""
+        if response.status_code in {HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND}:
+            query = parse_qs(urlsplit(response.request.url or "").query)
+            instance = query.get("instanceURL", ["(unknown)"])[0]
+            msg = (
+                f"Sourcegraph denied access to instance {instance} (HTTP "
+                f"{response.status_code}{': ' + detail if detail else ''}): the token's user "
+                "has no access to that instance's analytics, or the instance URL is wrong. "
+                "Ask Sourcegraph to link your account to the instance, or fix "
+                "sourcegraph_instance_urls."
+            )
+            return InstanceAccessError(msg)
+        return super().client_error(response, detail)
+
+    def report_params(self, window: DateRange | None) -> dict[str, t.Any]:
+        """Query parameters of one report download (besides the instance)."""
+        params: dict[str, t.Any] = {"granularity": self.granularity}
+        if window is not None:
+            params |= {"startDate": window.first.isoformat(), "endDate": window.last.isoformat()}
+        return params
+
+    def report_records(self, context: Context, window: DateRange | None) -> Iterator[Record]:
+        """Download one report to a temporary file, then yield its typed records.
+
+        The download is retried as a whole, so a body cut short is never parsed.
+        """
+        instance = context["instance_url"]
+        request = HTTPRequest(
+            url=self.get_url(context),
+            params={"instanceURL": instance, **self.report_params(window)},
+            headers=self.http_headers,
+        )
+        where = f"Sourcegraph {self.granularity or self.name} report for {instance}"
+        if window is not None:
+            where += f" {window}"
+        handle, name = tempfile.mkstemp(prefix="tap-ai-analytics-", suffix=".csv")
+        os.close(handle)
+        path = Path(name)
+        try:
+            self.download(request, path)
+            with path.open(encoding="utf-8-sig", newline="") as lines:
+                yield from read_report(
+                    lines,
+                    fields=self.schema["properties"],
+                    key_columns=self.key_columns,
+                    constants={"instance_url": instance},
+                    where=where,
+                    on_unknown_columns=self.warn_unknown_columns,
+                )
+        finally:
+            path.unlink(missing_ok=True)
+
+    def warn_unknown_columns(self, headers: list[str]) -> None:
+        """Say once per run which new columns go to ``extra_columns``."""
+        if not getattr(self, "_warned_unknown", False):
+            self._warned_unknown = True
+            self.logger.warning(
+                "%s: columns unknown to this version are kept in extra_columns: %s",
+                self.name,
+                ", ".join(headers),
+            )
+
+    def instance_records(self, context: Context) -> Iterator[Record]:
+        """Yield one instance's records (and commit its state)."""
+        raise NotImplementedError
+
+    def get_records(self, context: Context | None) -> Iterator[Record]:
+        """Sync one instance; an instance the token cannot read fails after the others.
+
+        Args:
+            context: The instance partition.
+
+        Yields:
+            Records.
+
+        Raises:
+            InstanceAccessError: After the last instance, naming every denied instance.
+        """
+        assert context is not None  # noqa: S101 - always partitioned by instance
+        try:
+            yield from self.instance_records(context)
+        except InstanceAccessError as exc:
+            self.logger.error("%s", exc)  # noqa: TRY400 - the message is the whole story
+            self._denied = [*getattr(self, "_denied", []), context["instance_url"]]
+        denied = getattr(self, "_denied", [])
+        if denied and context["instance_url"] == self.instances[-1]:
+            msg = (
+                f"{self.name}: Sourcegraph denied access to {', '.join(denied)} (see above); "
+                "the other instances were synced and their state saved."
+            )
+            raise InstanceAccessError(msg)
+
+
+class SourcegraphDateReportStream(SourcegraphStream, DateWindowStream):
+    """A day-grain report: incremental on ``date``, downloaded in date windows."""
+
+    def latest_date(self) -> dt.date:
+        """Today: Sourcegraph refreshes hourly, so today's data is partial but real."""
+        return today_utc()
+
+    def windows(self, dates: DateRange) -> Iterable[DateRange]:
+        """Calendar months (default) or single days."""
+        window = self.settings.sourcegraph.window  # type: ignore[union-attr]
+        return dates.split(1) if window == "day" else dates.split_months()
+
+    def describe_window_cost(self, windows: list[DateRange]) -> str:
+        """Downloads, one per window."""
+        return f"{len(windows)} download{'s' if len(windows) != 1 else ''}"
+
+    def instance_records(self, context: Context) -> Iterator[Record]:
+        """The date-window engine, for one instance."""
+        return DateWindowStream.get_records(self, context)
+
+    def window_records(self, window: DateRange, context: Context | None) -> Iterator[Record]:
+        """One report download per window."""
+        assert context is not None  # noqa: S101
+        return self.report_records(context, window)
+
+
+class SourcegraphUsageByUserDayClientLanguageStream(SourcegraphDateReportStream):
+    """Usage per user, day, client and language (the finest report)."""
+
+    name = "sourcegraph_usage_by_user_day_client_language"
+    granularity = "by_user_day_client_language"
+    key_columns = (USER_ID, TIMESTAMP_DATE, CLIENT_NAME, LANGUAGE)
+
+
+class SourcegraphUsageByUserDayStream(SourcegraphDateReportStream):
+    """Usage per user and day."""
+
+    name = "sourcegraph_usage_by_user_day"
+    granularity = "by_user_day"
+    key_columns = (USER_ID, TIMESTAMP_DATE)
+    columns = (CLIENT_NAME, LANGUAGE, *USAGE_COLUMNS)
+    selected_by_default = False
+
+
+class SourcegraphUsageByUserMonthStream(SourcegraphDateReportStream):
+    """Usage per user and calendar month; the current and last month are always re-read."""
+
+    name = "sourcegraph_usage_by_user_month"
+    granularity = "by_user_month"
+    replication_key = "month"
+    key_columns = (USER_ID, TIMESTAMP_MONTH)
+    columns = (CLIENT_NAME, LANGUAGE, *USAGE_COLUMNS)
+    selected_by_default = False
+
+    def sync_dates(self, context: Context | None) -> DateRange | None:
+        """Whole months from the bookmark's month (or last month, if earlier) to now."""
+        today = self.latest_date()
+        first = month_start(self.settings.start_date)
+        bookmark = self.bookmark(context)
+        if bookmark is not None:
+            last_month = month_start(month_start(today) - dt.timedelta(days=1))
+            first = max(first, min(month_start(bookmark), last_month))
+        end = self.settings.end_date or today
+        last = min(next_month_start(end) - dt.timedelta(days=1), today)
+        return DateRange(first, last) if first <= last else None
+
+    def windows(self, dates: DateRange) -> Iterable[DateRange]:
+        """One window per calendar month: a month row must aggregate the whole month."""
+        return dates.split_months()
+
+    def commit_bookmark(self, day: dt.date, context: Context | None) -> None:
+        """The bookmark is the month (its first day) that was synced."""
+        super().commit_bookmark(month_start(day), context)
+
+
+class SourcegraphFullReportStream(SourcegraphStream):
+    """A report without dates, fully re-read on every run (one request per instance)."""
+
+    def instance_records(self, context: Context) -> Iterator[Record]:
+        """One download per instance per run."""
+        self.logger.info("%s [%s]: 1 download (full table).", self.name, context["instance_url"])
+        return self.report_records(context, None)
+
+
+class SourcegraphUsageByUserStream(SourcegraphFullReportStream):
+    """All-time usage totals per user."""
+
+    name = "sourcegraph_usage_by_user"
+    granularity = "by_user"
+    key_columns = (USER_ID,)
+    columns = (CLIENT_NAME, LANGUAGE, *USAGE_COLUMNS)
+    selected_by_default = False
+
+
+class SourcegraphUserRegistryStream(SourcegraphFullReportStream):
+    """The instance's current users: service account and site admin flags."""
+
+    name = "sourcegraph_user_registry"
+    path = "/api/reports/user-registry"
+    key_columns = (USER_ID,)
+    columns = REGISTRY_COLUMNS
+    selected_by_default = False
+
+    def report_params(self, window: DateRange | None) -> dict[str, t.Any]:  # noqa: ARG002
+        """The registry takes only the instance."""
+        return {}
+
+
+SOURCEGRAPH_STREAMS: tuple[type[SourcegraphStream], ...] = (
+    SourcegraphUsageByUserDayClientLanguageStream,
+    SourcegraphUsageByUserDayStream,
+    SourcegraphUsageByUserMonthStream,
+    SourcegraphUsageByUserStream,
+    SourcegraphUserRegistryStream,
+)
+

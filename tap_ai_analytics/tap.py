@@ -1,0 +1,155 @@
+"""The tap: settings → the configured vendors' streams, and the command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+import typing as t
+from functools import cached_property
+
+from singer_sdk import Tap
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.streams.rest import HTTPRequest
+
+from tap_ai_analytics.dates import today_utc
+from tap_ai_analytics.errors import ConfigError, TapError, redact
+from tap_ai_analytics.pacing import RateLimiter
+from tap_ai_analytics.settings import CONFIG_SCHEMA, Settings
+from tap_ai_analytics.streams import AUGMENT_STREAMS, SOURCEGRAPH_STREAMS
+from tap_ai_analytics.streams.augment import AugmentDauCountStream
+from tap_ai_analytics.streams.sourcegraph import SourcegraphUsageByUserStream
+
+if t.TYPE_CHECKING:
+    from singer_sdk.streams import Stream
+
+logger = logging.getLogger("tap-ai-analytics")
+
+
+class TapAIAnalytics(Tap):
+    """Singer tap for Augment Code and Sourcegraph Analytics usage data."""
+
+    name = "tap-ai-analytics"
+    package_name = "tap-ai-analytics"
+    config_jsonschema = CONFIG_SCHEMA
+    # msgspec serialises records several times faster than the default writer.
+    message_writer_class = MsgSpecWriter
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The validated settings (raises ConfigError with a fix-it message)."""
+        return Settings.from_config(self.config)
+
+    def discover_streams(self) -> list[Stream]:
+        """Return the streams of every configured vendor.
+
+        Each vendor's streams exist only when that vendor is configured; all of one
+        vendor's streams share one request budget.
+        """
+        settings = self.settings
+        streams: list[Stream] = []
+        if settings.augment is not None:
+            pacer = RateLimiter(
+                settings.augment.rate_limit_per_minute, settings.augment.rate_limit_burst
+            )
+            streams += [cls(self, settings, pacer=pacer) for cls in AUGMENT_STREAMS]
+        if settings.sourcegraph is not None:
+            streams += [cls(self, settings) for cls in SOURCEGRAPH_STREAMS]
+        return streams
+
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        """Check the shape of an incoming state before using it.
+
+        Raises:
+            ConfigError: If the state is not a Singer state this tap can resume from.
+        """
+        if not isinstance(state, dict) or not isinstance(state.get("bookmarks", {}), dict):
+            msg = (
+                "The state is not a Singer state object ({\"bookmarks\": {...}}); pass a "
+                "state written by this tap, or none to start from start_date."
+            )
+            raise ConfigError(msg)
+        for stream_name, bookmark in state.get("bookmarks", {}).items():
+            if not isinstance(bookmark, dict):
+                msg = f"The state's bookmark for {stream_name} is not an object; clear it."
+                raise ConfigError(msg)
+        super().load_state(state)
+
+    def run_connection_test(self) -> bool:
+        """Check each configured vendor and instance with one cheap request.
+
+        Logs "ok" or the fix-it message per vendor and instance.
+
+        Returns:
+            True when every check passed.
+
+        Raises:
+            TapError: Naming every check that failed.
+        """
+        failures: list[str] = []
+        for label, check in self.connection_checks():
+            try:
+                check()
+            except TapError as exc:
+                failures.append(f"{label}: {exc}")
+                self.logger.error("%s: FAILED: %s", label, exc)  # noqa: TRY400
+            else:
+                self.logger.info("%s: ok", label)
+        if failures:
+            msg = f"{len(failures)} connection check(s) failed: " + " | ".join(failures)
+            raise TapError(msg)
+        return True
+
+    def connection_checks(self) -> list[tuple[str, t.Callable[[], object]]]:
+        """One cheap request per vendor (per instance for Sourcegraph)."""
+        checks: list[tuple[str, t.Callable[[], object]]] = []
+        streams = self.streams
+        augment = streams.get(AugmentDauCountStream.name)
+        if isinstance(augment, AugmentDauCountStream):
+            yesterday = (today_utc() - dt.timedelta(days=1)).isoformat()
+            request = HTTPRequest(
+                url=augment.get_url(None),
+                params={"start_date": yesterday, "end_date": yesterday},
+                headers=augment.http_headers,
+            )
+            checks.append(("augment", lambda: augment.fetch_json(request)))
+        sourcegraph = streams.get(SourcegraphUsageByUserStream.name)
+        if isinstance(sourcegraph, SourcegraphUsageByUserStream):
+            today = today_utc().isoformat()
+            for context in sourcegraph.partitions:
+                request = HTTPRequest(
+                    url=sourcegraph.get_url(context),
+                    params={
+                        "instanceURL": context["instance_url"],
+                        "granularity": "by_user",
+                        "startDate": today,
+                        "endDate": today,
+                    },
+                    headers=sourcegraph.http_headers,
+                )
+                checks.append(
+                    (
+                        f"sourcegraph {context['instance_url']}",
+                        lambda request=request: sourcegraph.fetch_text(request),
+                    )
+                )
+        return checks
+
+
+def main() -> None:
+    """Run the tap's command line; user errors are reported in one line, no traceback."""
+    try:
+        TapAIAnalytics.cli()
+    except ConfigValidationError as exc:
+        for error in exc.errors or [str(exc)]:
+            logger.error("Invalid configuration: %s", error)  # noqa: TRY400
+        sys.exit(1)
+    except TapError as exc:
+        # Messages are built redacted; redact again in case a server echoed a credential.
+        logger.error("%s", redact(str(exc), ()))  # noqa: TRY400 - no traceback for user errors
+        sys.exit(1)
+    except json.JSONDecodeError as exc:
+        logger.error("A --config, --state or --catalog file is not valid JSON: %s", exc)  # noqa: TRY400
+        sys.exit(1)
