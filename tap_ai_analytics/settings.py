@@ -175,6 +175,8 @@ class Settings:
 
     augment: AugmentSettings | None
     sourcegraph: SourcegraphSettings | None
+    #: Today's UTC date when the run started: one "today" for the whole run.
+    today: dt.date
     start_date: dt.date
     end_date: dt.date | None
     lookback_days: int
@@ -212,6 +214,7 @@ class Settings:
         settings = cls(
             augment=_augment(config),
             sourcegraph=_sourcegraph(config),
+            today=today,
             start_date=start_date,
             end_date=end_date,
             lookback_days=lookback_days,

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import sys
 import typing as t
-from functools import cached_property
 
 from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.streams.rest import HTTPRequest
 
-from tap_ai_analytics.dates import today_utc
 from tap_ai_analytics.errors import ConfigError, TapError, redact
 from tap_ai_analytics.pacing import RateLimiter
 from tap_ai_analytics.settings import CONFIG_SCHEMA, Settings
@@ -37,7 +36,7 @@ class TapAIAnalytics(Tap):
     # msgspec serialises records several times faster than the default writer.
     message_writer_class = MsgSpecWriter
 
-    @cached_property
+    @functools.cached_property
     def settings(self) -> Settings:
         """The validated settings (raises ConfigError with a fix-it message)."""
         return Settings.from_config(self.config)
@@ -108,16 +107,16 @@ class TapAIAnalytics(Tap):
         streams = self.streams
         augment = streams.get(AugmentDauCountStream.name)
         if isinstance(augment, AugmentDauCountStream):
-            yesterday = (today_utc() - dt.timedelta(days=1)).isoformat()
+            yesterday = (self.settings.today - dt.timedelta(days=1)).isoformat()
             request = HTTPRequest(
                 url=augment.get_url(None),
                 params={"start_date": yesterday, "end_date": yesterday},
                 headers=augment.http_headers,
             )
-            checks.append(("augment", lambda: augment.fetch_json(request)))
+            checks.append(("augment", functools.partial(augment.fetch_json, request)))
         sourcegraph = streams.get(SourcegraphUsageByUserStream.name)
         if isinstance(sourcegraph, SourcegraphUsageByUserStream):
-            today = today_utc().isoformat()
+            today = self.settings.today.isoformat()
             for context in sourcegraph.partitions:
                 request = HTTPRequest(
                     url=sourcegraph.get_url(context),
@@ -129,12 +128,8 @@ class TapAIAnalytics(Tap):
                     },
                     headers=sourcegraph.http_headers,
                 )
-                checks.append(
-                    (
-                        f"sourcegraph {context['instance_url']}",
-                        lambda request=request: sourcegraph.fetch_text(request),
-                    )
-                )
+                label = f"sourcegraph {context['instance_url']}"
+                checks.append((label, functools.partial(sourcegraph.fetch_text, request)))
         return checks
 
 

@@ -8,7 +8,7 @@ import typing as t
 from singer_sdk import typing as th
 from singer_sdk.streams.rest import PageContext
 
-from tap_ai_analytics.dates import DateRange, today_utc, years_before
+from tap_ai_analytics.dates import DateRange, years_before
 from tap_ai_analytics.errors import DataError
 from tap_ai_analytics.schemas import AUGMENT_METRICS, augment_schema
 from tap_ai_analytics.streams.base import DateWindowStream
@@ -69,11 +69,11 @@ class AugmentStream(DateWindowStream):
 
     def latest_date(self) -> dt.date:
         """Yesterday (UTC): the API serves no data for today."""
-        return today_utc() - dt.timedelta(days=1)
+        return self.settings.today - dt.timedelta(days=1)
 
     def earliest_date(self) -> dt.date:
         """The 2-year horizon, one day inside it so the boundary is never disputed."""
-        return years_before(today_utc(), HISTORY_YEARS) + dt.timedelta(days=1)
+        return years_before(self.settings.today, HISTORY_YEARS) + dt.timedelta(days=1)
 
     def windows(self, dates: DateRange) -> Iterable[DateRange]:
         """Windows of ``window_days`` dates."""

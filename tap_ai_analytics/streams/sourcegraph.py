@@ -14,7 +14,7 @@ from singer_sdk.streams.rest import HTTPRequest
 
 from tap_ai_analytics.client import AnalyticsHTTPStream
 from tap_ai_analytics.csvreport import read_report
-from tap_ai_analytics.dates import DateRange, month_start, next_month_start, today_utc
+from tap_ai_analytics.dates import DateRange, month_start, next_month_start
 from tap_ai_analytics.errors import APIRequestError
 from tap_ai_analytics.schemas import (
     CLIENT_NAME,
@@ -182,7 +182,7 @@ class SourcegraphDateReportStream(SourcegraphStream, DateWindowStream):
 
     def latest_date(self) -> dt.date:
         """Today: Sourcegraph refreshes hourly, so today's data is partial but real."""
-        return today_utc()
+        return self.settings.today
 
     def windows(self, dates: DateRange) -> Iterable[DateRange]:
         """Calendar months (default) or single days."""
