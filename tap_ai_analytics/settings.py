@@ -11,6 +11,7 @@ import datetime as dt
 import typing as t
 from urllib.parse import urlsplit
 
+from jsonschema import Draft202012Validator
 from singer_sdk import typing as th
 
 from tap_ai_analytics.dates import parse_date, today_utc
@@ -149,6 +150,9 @@ CONFIG_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
+_SCHEMA_VALIDATOR = Draft202012Validator(CONFIG_SCHEMA)
+
+
 @dataclasses.dataclass(frozen=True)
 class AugmentSettings:
     """Settings of the Augment Analytics API."""
@@ -205,6 +209,10 @@ class Settings:
             ConfigError: With one message naming the setting and the fix.
         """
         today = today or today_utc()
+        for error in _SCHEMA_VALIDATOR.iter_errors(dict(config)):
+            where = ".".join(str(part) for part in error.absolute_path) or "config"
+            msg = f"{where}: {error.message}."
+            raise ConfigError(msg)
         start_date = _date(config, "start_date") or today - dt.timedelta(DEFAULT_HISTORY_DAYS)
         end_date = _date(config, "end_date")
         if end_date is not None and end_date < start_date:

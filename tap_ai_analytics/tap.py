@@ -9,6 +9,7 @@ import logging
 import sys
 import typing as t
 
+import simplejson
 from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
@@ -35,6 +36,16 @@ class TapAIAnalytics(Tap):
     config_jsonschema = CONFIG_SCHEMA
     # msgspec serialises records several times faster than the default writer.
     message_writer_class = MsgSpecWriter
+
+    def __init__(self, *, validate_config: bool = True, **kwargs: t.Any) -> None:
+        """Create the tap; invalid settings raise one ConfigError naming the fix.
+
+        The settings are validated here rather than by the SDK so that every problem,
+        schema or cross-field, is reported the same way: one line, no traceback.
+        """
+        super().__init__(validate_config=False, **kwargs)
+        if validate_config:
+            _ = self.settings
 
     @functools.cached_property
     def settings(self) -> Settings:
@@ -145,6 +156,6 @@ def main() -> None:
         # Messages are built redacted; redact again in case a server echoed a credential.
         logger.error("%s", redact(str(exc), ()))  # noqa: TRY400 - no traceback for user errors
         sys.exit(1)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, simplejson.JSONDecodeError) as exc:
         logger.error("A --config, --state or --catalog file is not valid JSON: %s", exc)  # noqa: TRY400
         sys.exit(1)
