@@ -65,7 +65,9 @@ def _version() -> str:
 USER_AGENT = f"tap-ai-analytics/{_version()}"
 
 
-def retry_after_seconds(response: requests.Response | None, *, now: dt.datetime | None = None) -> float | None:
+def retry_after_seconds(
+    response: requests.Response | None, *, now: dt.datetime | None = None
+) -> float | None:
     """Read a ``Retry-After`` header given in seconds or as an HTTP date.
 
     Args:
@@ -120,17 +122,25 @@ class AnalyticsHTTPStream(RESTStream):
     #: Never follow redirects: the bearer token must not be replayed to another host.
     allow_redirects = False
 
-    def __init__(self, tap: Tap, settings: Settings, *, pacer: RateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        tap: Tap,
+        settings: Settings,
+        *,
+        pacer: RateLimiter | None = None,
+        schema: dict[str, t.Any] | None = None,
+    ) -> None:
         """Create the stream.
 
         Args:
             tap: The tap.
             settings: The validated configuration.
             pacer: The request budget shared with the vendor's other streams, if any.
+            schema: The record schema, when not declared on the class.
         """
         self.settings = settings
         self.pacer = pacer
-        super().__init__(tap)
+        super().__init__(tap, schema=schema)
 
     # -- vendor hooks -----------------------------------------------------------------
 
@@ -210,7 +220,11 @@ class AnalyticsHTTPStream(RESTStream):
         if server_says is not None:
             return min(server_says, MAX_RETRY_AFTER_SECONDS)
         base = INITIAL_BACKOFF_SECONDS
-        if response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS and self.pacer:
+        if (
+            response is not None
+            and response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+            and self.pacer
+        ):
             base = max(base, 1 / self.pacer.rate)  # one request interval, then doubling
         delay = min(MAX_BACKOFF_SECONDS, base * 2**attempt)
         return delay * random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not crypto
@@ -229,7 +243,7 @@ class AnalyticsHTTPStream(RESTStream):
             self.backoff_max_tries(),
         )
 
-    def request_decorator(self, func: Callable[..., _T]) -> Callable[..., _T]:  # type: ignore[override]
+    def request_decorator(self, func: Callable[..., _T]) -> Callable[..., _T]:
         """Pace every attempt, retry transient failures, explain exhausted retries.
 
         Args:
@@ -244,11 +258,11 @@ class AnalyticsHTTPStream(RESTStream):
                 self.pacer.acquire()
             return func(*args, **kwargs)
 
-        retried = super().request_decorator(paced)
+        retried = super().request_decorator(paced)  # type: ignore[arg-type]
 
         def call(*args: t.Any, **kwargs: t.Any) -> _T:
             try:
-                return retried(*args, **kwargs)
+                return t.cast("_T", retried(*args, **kwargs))
             except RETRIED_EXCEPTIONS as exc:
                 msg = (
                     f"{self.vendor_label} {self.path} kept failing after "
@@ -273,7 +287,8 @@ class AnalyticsHTTPStream(RESTStream):
             return
         detail = redact(quote_body(self.error_detail(response)), self.settings.secrets)
         path = urlsplit(response.url).path
-        if status in {HTTPStatus.REQUEST_TIMEOUT, HTTPStatus.TOO_MANY_REQUESTS} or status >= 500:
+        transient = {HTTPStatus.REQUEST_TIMEOUT, HTTPStatus.TOO_MANY_REQUESTS}
+        if status in transient or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             if status == HTTPStatus.TOO_MANY_REQUESTS and self.pacer is not None:
                 self.pacer.drain()
             msg = f"HTTP {status} {response.reason or ''} from {path}".rstrip()
@@ -331,7 +346,7 @@ class AnalyticsHTTPStream(RESTStream):
             raise
         return response
 
-    def fetch_json(self, request: HTTPRequest) -> t.Any:  # noqa: ANN401
+    def fetch_json(self, request: HTTPRequest) -> t.Any:
         """Send a request and return its JSON body, retrying transient failures.
 
         A 200 whose body is not valid JSON (a proxy page, a cut connection) is retried
@@ -344,7 +359,7 @@ class AnalyticsHTTPStream(RESTStream):
             The decoded JSON body.
         """
 
-        def attempt() -> t.Any:  # noqa: ANN401
+        def attempt() -> t.Any:
             response = self._send(request)
             try:
                 return response.json()
@@ -375,4 +390,3 @@ class AnalyticsHTTPStream(RESTStream):
                     file.write(chunk)
 
         self.request_decorator(attempt)()
-

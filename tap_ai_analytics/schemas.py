@@ -171,7 +171,7 @@ USAGE_COLUMNS: tuple[Column, ...] = (
     _c(
         "Percentage of Code Written by Cody",
         "number",
-        "Characters written by Cody / all characters written × 100.",
+        "Characters written by Cody / all characters written, times 100.",
     ),
     _c("Auto-edit suggested events", "integer", "Auto-edit suggestions offered."),
     _c("Auto-edit accepted events", "integer", "Auto-edit suggestions accepted."),
@@ -192,9 +192,15 @@ REGISTRY_COLUMNS: tuple[Column, ...] = (
 #: Every documented column by field name (headers are matched after normalisation).
 KNOWN_COLUMNS: dict[str, Column] = {
     column.field: column
-    for column in (USER_ID, TIMESTAMP_DATE, TIMESTAMP_MONTH, CLIENT_NAME, LANGUAGE)
-    + USAGE_COLUMNS
-    + REGISTRY_COLUMNS
+    for column in (
+        USER_ID,
+        TIMESTAMP_DATE,
+        TIMESTAMP_MONTH,
+        CLIENT_NAME,
+        LANGUAGE,
+        *USAGE_COLUMNS,
+        *REGISTRY_COLUMNS,
+    )
 }
 
 _INSTANCE_URL = th.Property(

@@ -322,7 +322,10 @@ def normalize_instance(value: str) -> str:
     host = urlsplit(text if "://" in text else f"//{text}").netloc.lower()
     host = host.rsplit("@", 1)[-1]  # never send userinfo
     if not host or " " in host:
-        msg = f"sourcegraph_instance_urls entry {value!r} is not a host, e.g. sourcegraph.example.com."
+        msg = (
+            f"sourcegraph_instance_urls entry {value!r} is not a host, "
+            "e.g. sourcegraph.example.com."
+        )
         raise ConfigError(msg)
     return host
 
@@ -340,7 +343,7 @@ def _sourcegraph(config: Mapping[str, t.Any]) -> SourcegraphSettings | None:
     if not raw_instances:
         msg = (
             "sourcegraph_access_token is set but sourcegraph_instance_urls is empty: list the "
-            "instances to extract, e.g. [\"sourcegraph.example.com\"]."
+            'instances to extract, e.g. ["sourcegraph.example.com"].'
         )
         raise ConfigError(msg)
     if not all(isinstance(item, str) for item in raw_instances):

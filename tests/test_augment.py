@@ -80,9 +80,9 @@ def test_records_match_the_api_ground_truth(sandbox):
         for d in synced
         for r in data.editor_language(dt.date.fromisoformat(d))
     ]
-    assert sorted((r["date"], r["identity"], r["editor"], r["language"]) for r in breakdown) == sorted(
-        expected_breakdown
-    )
+    assert sorted(
+        (r["date"], r["identity"], r["editor"], r["language"]) for r in breakdown
+    ) == sorted(expected_breakdown)
 
 
 def test_missing_metric_keys_are_null_not_zero(sandbox):
@@ -107,8 +107,12 @@ def test_identity_never_null_and_typed(sandbox):
     accounts = [r for r in rows if r["identity_type"] == "service_account"]
     users = [r for r in rows if r["identity_type"] == "user"]
     assert accounts and users
-    assert all(r["identity"] == r["service_account_name"] and r["user_email"] is None for r in accounts)
-    assert all(r["identity"] == r["user_email"] and r["service_account_name"] is None for r in users)
+    assert all(
+        r["identity"] == r["service_account_name"] and r["user_email"] is None for r in accounts
+    )
+    assert all(
+        r["identity"] == r["user_email"] and r["service_account_name"] is None for r in users
+    )
 
 
 def test_records_are_in_ascending_date_order(sandbox):
@@ -127,7 +131,9 @@ def test_requests_follow_the_documented_shapes(sandbox):
         {"start_date": days_before(5), "end_date": YESTERDAY.isoformat()}
     ]
     first_pages = [p for p in requests_to(sandbox, DAU) if "cursor" not in p]
-    assert first_pages == [{"date": d, "page_size": "250"} for d in dates(days_before(5), YESTERDAY.isoformat())]
+    assert first_pages == [
+        {"date": d, "page_size": "250"} for d in dates(days_before(5), YESTERDAY.isoformat())
+    ]
     activity = [p for p in requests_to(sandbox, ACTIVITY) if "cursor" not in p]
     assert activity == [
         {"start_date": d, "end_date": d, "page_size": "100"}
@@ -203,7 +209,9 @@ def test_empty_days_still_advance_the_bookmark(sandbox):
 
 
 def test_state_is_emitted_after_each_completed_date(sandbox):
-    result = run_sync(augment_config(sandbox, start_date=days_before(4)), streams=["augment_user_activity"])
+    result = run_sync(
+        augment_config(sandbox, start_date=days_before(4)), streams=["augment_user_activity"]
+    )
     seen_records: set[str] = set()
     bookmarks = []
     for message in result.messages:
@@ -241,7 +249,10 @@ def test_incremental_run_requests_only_lookback_plus_new_days(sandbox):
 def test_resume_from_a_state_file_continues_after_the_bookmark(sandbox):
     state = {
         "bookmarks": {
-            "augment_dau_count": {"replication_key": "date", "replication_key_value": days_before(5)}
+            "augment_dau_count": {
+                "replication_key": "date",
+                "replication_key_value": days_before(5),
+            }
         }
     }
     run_sync(
@@ -292,7 +303,9 @@ def test_server_errors_and_malformed_json_are_retried(sandbox):
     sandbox.faults.fail_next(1, status=502, path_prefix=DAU_COUNT)
     sandbox.faults.fail_next(1, status=500, path_prefix=DAU_COUNT)
     sandbox.faults.malformed_json_next(1, path_prefix=DAU_COUNT)
-    result = run_sync(augment_config(sandbox, start_date=days_before(1)), streams=["augment_dau_count"])
+    result = run_sync(
+        augment_config(sandbox, start_date=days_before(1)), streams=["augment_dau_count"]
+    )
     assert [r.status for r in sandbox.requests] == [502, 500, 200, 200]
     assert [r["date"] for r in result.records["augment_dau_count"]] == [YESTERDAY.isoformat()]
 

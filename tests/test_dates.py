@@ -6,7 +6,13 @@ import datetime as dt
 
 import pytest
 
-from tap_ai_analytics.dates import DateRange, month_start, next_month_start, sync_range, years_before
+from tap_ai_analytics.dates import (
+    DateRange,
+    month_start,
+    next_month_start,
+    sync_range,
+    years_before,
+)
 
 D = dt.date
 
@@ -51,7 +57,10 @@ def test_month_helpers() -> None:
 
 def test_first_run_covers_start_date_to_latest() -> None:
     dates, clamped = sync_range(
-        start_date=D(2025, 1, 1), end_date=None, bookmark=None, lookback_days=3,
+        start_date=D(2025, 1, 1),
+        end_date=None,
+        bookmark=None,
+        lookback_days=3,
         latest=D(2025, 1, 10),
     )
     assert str(dates) == "2025-01-01..2025-01-10"
@@ -60,7 +69,10 @@ def test_first_run_covers_start_date_to_latest() -> None:
 
 def test_incremental_run_rereads_exactly_lookback_days_up_to_the_bookmark() -> None:
     dates, _ = sync_range(
-        start_date=D(2025, 1, 1), end_date=None, bookmark=D(2025, 1, 10), lookback_days=3,
+        start_date=D(2025, 1, 1),
+        end_date=None,
+        bookmark=D(2025, 1, 10),
+        lookback_days=3,
         latest=D(2025, 1, 12),
     )
     # 3 already-synced days (8, 9, 10) + 2 new days.
@@ -70,7 +82,10 @@ def test_incremental_run_rereads_exactly_lookback_days_up_to_the_bookmark() -> N
 
 def test_zero_lookback_resumes_the_day_after_the_bookmark() -> None:
     dates, _ = sync_range(
-        start_date=D(2025, 1, 1), end_date=None, bookmark=D(2025, 1, 10), lookback_days=0,
+        start_date=D(2025, 1, 1),
+        end_date=None,
+        bookmark=D(2025, 1, 10),
+        lookback_days=0,
         latest=D(2025, 1, 12),
     )
     assert str(dates) == "2025-01-11..2025-01-12"
@@ -78,7 +93,10 @@ def test_zero_lookback_resumes_the_day_after_the_bookmark() -> None:
 
 def test_up_to_date_with_no_lookback_is_nothing_to_do() -> None:
     dates, _ = sync_range(
-        start_date=D(2025, 1, 1), end_date=None, bookmark=D(2025, 1, 12), lookback_days=0,
+        start_date=D(2025, 1, 1),
+        end_date=None,
+        bookmark=D(2025, 1, 12),
+        lookback_days=0,
         latest=D(2025, 1, 12),
     )
     assert dates is None
@@ -86,7 +104,10 @@ def test_up_to_date_with_no_lookback_is_nothing_to_do() -> None:
 
 def test_lookback_never_reaches_before_start_date() -> None:
     dates, _ = sync_range(
-        start_date=D(2025, 1, 9), end_date=None, bookmark=D(2025, 1, 10), lookback_days=30,
+        start_date=D(2025, 1, 9),
+        end_date=None,
+        bookmark=D(2025, 1, 10),
+        lookback_days=30,
         latest=D(2025, 1, 12),
     )
     assert str(dates) == "2025-01-09..2025-01-12"
@@ -94,7 +115,10 @@ def test_lookback_never_reaches_before_start_date() -> None:
 
 def test_end_date_is_clamped_to_latest() -> None:
     dates, _ = sync_range(
-        start_date=D(2025, 1, 1), end_date=D(2030, 1, 1), bookmark=None, lookback_days=0,
+        start_date=D(2025, 1, 1),
+        end_date=D(2030, 1, 1),
+        bookmark=None,
+        lookback_days=0,
         latest=D(2025, 1, 5),
     )
     assert dates is not None and dates.last == D(2025, 1, 5)
@@ -102,7 +126,10 @@ def test_end_date_is_clamped_to_latest() -> None:
 
 def test_explicit_end_date_is_honoured() -> None:
     dates, _ = sync_range(
-        start_date=D(2025, 1, 1), end_date=D(2025, 1, 3), bookmark=None, lookback_days=0,
+        start_date=D(2025, 1, 1),
+        end_date=D(2025, 1, 3),
+        bookmark=None,
+        lookback_days=0,
         latest=D(2025, 1, 5),
     )
     assert str(dates) == "2025-01-01..2025-01-03"
@@ -110,8 +137,12 @@ def test_explicit_end_date_is_honoured() -> None:
 
 def test_start_before_horizon_is_clamped_and_reported() -> None:
     dates, clamped = sync_range(
-        start_date=D(2020, 1, 1), end_date=None, bookmark=None, lookback_days=0,
-        latest=D(2025, 1, 5), earliest=D(2023, 1, 6),
+        start_date=D(2020, 1, 1),
+        end_date=None,
+        bookmark=None,
+        lookback_days=0,
+        latest=D(2025, 1, 5),
+        earliest=D(2023, 1, 6),
     )
     assert dates is not None and dates.first == D(2023, 1, 6)
     assert clamped == D(2020, 1, 1)
@@ -119,8 +150,12 @@ def test_start_before_horizon_is_clamped_and_reported() -> None:
 
 def test_stale_bookmark_before_horizon_is_clamped_too() -> None:
     dates, clamped = sync_range(
-        start_date=D(2020, 1, 1), end_date=None, bookmark=D(2021, 1, 1), lookback_days=3,
-        latest=D(2025, 1, 5), earliest=D(2023, 1, 6),
+        start_date=D(2020, 1, 1),
+        end_date=None,
+        bookmark=D(2021, 1, 1),
+        lookback_days=3,
+        latest=D(2025, 1, 5),
+        earliest=D(2023, 1, 6),
     )
     assert dates is not None and dates.first == D(2023, 1, 6)
     assert clamped == D(2020, 12, 30)

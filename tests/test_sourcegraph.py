@@ -37,7 +37,7 @@ KEYS = {
 }
 
 
-def expected_value(header: str, raw: str):  # noqa: ANN201 - an independent, simple cast
+def expected_value(header: str, raw: str):
     column = KNOWN_COLUMNS[column_field_name(header)]
     if raw == "":
         return "" if column.kind == "key_string" else None
@@ -149,7 +149,9 @@ def test_day_reports_use_calendar_month_windows_ascending(sandbox):
             ("2025-09-01", "2025-09-30"),
             ("2025-10-01", TODAY.isoformat()),  # Sourcegraph serves today
         ]
-    assert all(p["granularity"] == "by_user_day_client_language" for p in requests_to(sandbox, REPORT))
+    assert all(
+        p["granularity"] == "by_user_day_client_language" for p in requests_to(sandbox, REPORT)
+    )
 
 
 def test_instance_urls_are_sent_as_bare_hosts(sandbox):
@@ -159,12 +161,20 @@ def test_instance_urls_are_sent_as_bare_hosts(sandbox):
     )
     result = run_sync(config, streams=["sourcegraph_usage_by_user"])
     assert {p["instanceURL"] for p in requests_to(sandbox, REPORT)} == {cloud, hosted}
-    assert {r["instance_url"] for r in result.records["sourcegraph_usage_by_user"]} == {cloud, hosted}
+    assert {r["instance_url"] for r in result.records["sourcegraph_usage_by_user"]} == {
+        cloud,
+        hosted,
+    }
 
 
 def test_full_table_reports_are_one_request_per_instance(sandbox):
-    run_sync(sourcegraph_config(sandbox), streams=["sourcegraph_usage_by_user", "sourcegraph_user_registry"])
-    assert sorted(p["instanceURL"] for p in requests_to(sandbox, REPORT)) == sorted(sandbox.sourcegraph_instances)
+    run_sync(
+        sourcegraph_config(sandbox),
+        streams=["sourcegraph_usage_by_user", "sourcegraph_user_registry"],
+    )
+    assert sorted(p["instanceURL"] for p in requests_to(sandbox, REPORT)) == sorted(
+        sandbox.sourcegraph_instances
+    )
     assert all("startDate" not in p for p in requests_to(sandbox, REPORT))
     assert len(requests_to(sandbox, REGISTRY)) == 2
 
@@ -176,7 +186,9 @@ def test_state_per_instance_and_incremental_rerun_reads_only_the_lookback(sandbo
         assert first.bookmark(FINE, instance) == TODAY.isoformat()
     sandbox.reset_log()
     second = run_sync(config, state=first.final_state, streams=[FINE])
-    windows = sorted((p["instanceURL"], p["startDate"], p["endDate"]) for p in requests_to(sandbox, REPORT))
+    windows = sorted(
+        (p["instanceURL"], p["startDate"], p["endDate"]) for p in requests_to(sandbox, REPORT)
+    )
     assert windows == sorted(
         (instance, days_before(2), TODAY.isoformat()) for instance in sandbox.sourcegraph_instances
     )
@@ -202,12 +214,12 @@ def test_resume_after_a_kill_between_windows(sandbox):
     full = run_sync(config, streams=[FINE])
     # Keep only the state emitted after the first instance's second window.
     instance = sandbox.sourcegraph_instances[0]
-    partial = next(s for s in full.states if (bookmark := _mark(s, instance)) and bookmark >= "2025-08-31")
+    partial = next(
+        s for s in full.states if (bookmark := _mark(s, instance)) and bookmark >= "2025-08-31"
+    )
     sandbox.reset_log()
     resumed = run_sync(config, state=partial, streams=[FINE])
-    first_window = next(
-        p for p in requests_to(sandbox, REPORT) if p["instanceURL"] == instance
-    )
+    first_window = next(p for p in requests_to(sandbox, REPORT) if p["instanceURL"] == instance)
     assert first_window["startDate"] == "2025-09-01"
     keys = {key(r, FINE) for r in resumed.records[FINE]}
     assert keys <= {key(r, FINE) for r in full.records[FINE]}
@@ -253,7 +265,9 @@ def test_empty_report_is_a_normal_zero_row_window(sandbox, empty_body):
 
 def test_invalid_token_fails_with_the_token_page_hint(sandbox):
     with pytest.raises(APIRequestError) as caught:
-        run_sync(sourcegraph_config(sandbox, sourcegraph_access_token="sams_at_nope"), streams=[FINE])
+        run_sync(
+            sourcegraph_config(sandbox, sourcegraph_access_token="sams_at_nope"), streams=[FINE]
+        )
     assert "HTTP 401" in str(caught.value)
     assert "analytics.sourcegraph.com/access-tokens" in str(caught.value)
     assert "sams_at_nope" not in str(caught.value)
@@ -263,7 +277,9 @@ def test_invalid_token_fails_with_the_token_page_hint(sandbox):
 def test_instance_without_access_fails_after_the_others_keep_state(sandbox, which):
     bad = sandbox.sourcegraph_unlinked_instance if which == "unlinked" else "nowhere.example.com"
     good = sandbox.sourcegraph_instances[1]
-    config = sourcegraph_config(sandbox, sourcegraph_instance_urls=[bad, good], start_date=days_before(5))
+    config = sourcegraph_config(
+        sandbox, sourcegraph_instance_urls=[bad, good], start_date=days_before(5)
+    )
     tap_messages = []
     with pytest.raises(TapError) as caught:
         tap_messages.append(run_sync(config, streams=[FINE]))
@@ -280,21 +296,55 @@ def test_malformed_rows_fail_with_the_line_number():
         "2,2025-01-01\n",
     ]
     with pytest.raises(DataError, match="line 3 has 2 fields"):
-        list(read_report(lines, fields=["instance_user_id", "date", "searches"], key_columns=(USER_ID,), constants={}, where="r"))
+        list(
+            read_report(
+                lines,
+                fields=["instance_user_id", "date", "searches"],
+                key_columns=(USER_ID,),
+                constants={},
+                where="r",
+            )
+        )
     lines[2] = "2,2025-01-01,lots\n"
     with pytest.raises(DataError, match="line 3: column 'Searches' has 'lots'"):
-        list(read_report(lines, fields=["instance_user_id", "date", "searches"], key_columns=(USER_ID,), constants={}, where="r"))
+        list(
+            read_report(
+                lines,
+                fields=["instance_user_id", "date", "searches"],
+                key_columns=(USER_ID,),
+                constants={},
+                where="r",
+            )
+        )
 
 
 def test_missing_key_column_is_a_clear_error():
     lines = ["User Email,Searches\n", "a@b.c,1\n"]
     with pytest.raises(DataError, match="no 'Instance user ID' column"):
-        list(read_report(lines, fields=["instance_user_id", "user_email"], key_columns=(USER_ID,), constants={}, where="r"))
+        list(
+            read_report(
+                lines,
+                fields=["instance_user_id", "user_email"],
+                key_columns=(USER_ID,),
+                constants={},
+                where="r",
+            )
+        )
 
 
 def test_quoted_newlines_and_bom_are_handled():
     import io
 
     text = io.StringIO('Instance user ID,Username,Searches\n7,"two\nlines",\n', newline="")
-    records = list(read_report(text, fields=["instance_user_id", "username", "searches"], key_columns=(USER_ID,), constants={"instance_url": "x"}, where="r"))
-    assert records == [{"instance_url": "x", "instance_user_id": 7, "username": "two\nlines", "searches": None}]
+    records = list(
+        read_report(
+            text,
+            fields=["instance_user_id", "username", "searches"],
+            key_columns=(USER_ID,),
+            constants={"instance_url": "x"},
+            where="r",
+        )
+    )
+    assert records == [
+        {"instance_url": "x", "instance_user_id": 7, "username": "two\nlines", "searches": None}
+    ]

@@ -41,7 +41,7 @@ class AugmentStream(DateWindowStream):
 
     vendor_label = "Augment"
     token_hint = (
-        "an Enterprise administrator creates a service-account token at "
+        "an Enterprise administrator creates a service-account token at "  # noqa: S105
         "https://app.augmentcode.com/settings/service-accounts"
     )
 
@@ -142,12 +142,14 @@ class AugmentStream(DateWindowStream):
         seen.add(cursor)
         return str(cursor)
 
-    def to_record(self, row: t.Any, window: DateRange) -> Record:  # noqa: ANN401
+    def to_record(self, row: t.Any, window: DateRange) -> Record:
         """Turn one API row into a record: date, identity, fields, flattened metrics."""
         if not isinstance(row, dict):
             msg = f"Augment {self.path} for {window} sent a non-object row: {row!r:.100}"
             raise DataError(msg)
-        record: Record = {"date": window.first.isoformat() if self.window_days == 1 else row.get("date")}
+        record: Record = {
+            "date": window.first.isoformat() if self.window_days == 1 else row.get("date")
+        }
         if record["date"] is None:
             msg = f"Augment {self.path} for {window} sent a row without a date."
             raise DataError(msg)
@@ -179,20 +181,22 @@ class AugmentStream(DateWindowStream):
             "service_account_name": row.get("service_account_name"),
         }
 
-    def flatten_metrics(self, metrics: t.Any, window: DateRange) -> Record:  # noqa: ANN401
+    def flatten_metrics(self, metrics: t.Any, window: DateRange) -> Record:
         """One integer column per documented metric (null when not sent), plus extras."""
         if metrics is None:
             metrics = {}
         if not isinstance(metrics, dict):
             msg = f"Augment {self.path} for {window} sent metrics that are not an object."
             raise DataError(msg)
-        record: Record = {key: _integer(metrics.get(key), key, self.path) for key in AUGMENT_METRICS}
+        record: Record = {
+            key: _integer(metrics.get(key), key, self.path) for key in AUGMENT_METRICS
+        }
         extras = {key: value for key, value in metrics.items() if key not in record}
         record["extra_metrics"] = extras or None
         return record
 
 
-def _integer(value: t.Any, key: str, path: str | None) -> int | None:  # noqa: ANN401
+def _integer(value: t.Any, key: str, path: str | None) -> int | None:
     if value is None or (isinstance(value, int) and not isinstance(value, bool)):
         return value
     try:

@@ -10,7 +10,6 @@ still advance it.
 
 from __future__ import annotations
 
-import datetime as dt
 import typing as t
 
 from tap_ai_analytics.client import AnalyticsHTTPStream
@@ -18,6 +17,7 @@ from tap_ai_analytics.dates import DateRange, parse_date, sync_range
 from tap_ai_analytics.errors import ConfigError
 
 if t.TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Iterable, Iterator
 
     from singer_sdk.helpers.types import Context, Record

@@ -33,7 +33,11 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     import requests
+    from singer_sdk import Tap
     from singer_sdk.helpers.types import Context, Record
+
+    from tap_ai_analytics.pacing import RateLimiter
+    from tap_ai_analytics.settings import Settings
 
 
 class InstanceAccessError(APIRequestError):
@@ -47,7 +51,7 @@ class SourcegraphStream(AnalyticsHTTPStream):
     """
 
     vendor_label = "Sourcegraph"
-    token_hint = "create one at https://analytics.sourcegraph.com/access-tokens"
+    token_hint = "create one at https://analytics.sourcegraph.com/access-tokens"  # noqa: S105
     path = "/api/reports/by-user-client-date"
     granularity: t.ClassVar[str | None] = None
     key_columns: t.ClassVar[tuple[Column, ...]] = (USER_ID,)
@@ -56,12 +60,12 @@ class SourcegraphStream(AnalyticsHTTPStream):
     # only repeat that work for millions of rows.
     TYPE_CONFORMANCE_LEVEL = AnalyticsHTTPStream.TYPE_CONFORMANCE_LEVEL.NONE
 
-    def __init_subclass__(cls, **kwargs: t.Any) -> None:
-        """Derive each report's primary key and schema from its declared columns."""
-        super().__init_subclass__(**kwargs)
-        if "key_columns" in cls.__dict__ or "columns" in cls.__dict__:
-            cls.primary_keys = ("instance_url", *(column.field for column in cls.key_columns))
-            cls.schema = sourcegraph_schema(cls.key_columns, cls.columns)
+    def __init__(self, tap: Tap, settings: Settings, *, pacer: RateLimiter | None = None) -> None:
+        """Create the stream; its key and schema follow from its declared columns."""
+        super().__init__(
+            tap, settings, pacer=pacer, schema=sourcegraph_schema(self.key_columns, self.columns)
+        )
+        self.primary_keys = ("instance_url", *(column.field for column in self.key_columns))
 
     @property
     def url_base(self) -> str:
@@ -292,4 +296,3 @@ SOURCEGRAPH_STREAMS: tuple[type[SourcegraphStream], ...] = (
     SourcegraphUsageByUserStream,
     SourcegraphUserRegistryStream,
 )
-
