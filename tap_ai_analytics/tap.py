@@ -12,6 +12,7 @@ import typing as t
 import click
 import simplejson
 from singer_sdk import Tap
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.tap_base import CliTestOptionValue
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
@@ -36,6 +37,11 @@ class TapAIAnalytics(Tap):
     name = "tap-ai-analytics"
     package_name = "tap-ai-analytics"
     config_jsonschema = CONFIG_SCHEMA
+    # No BATCH: state is committed per completed date window, which is only sound when
+    # records are written as they are read (a batch file would hold records back).
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
+        capability for capability in Tap.capabilities if capability != PluginCapabilities.BATCH
+    ]
     # msgspec serialises records several times faster than the default writer.
     message_writer_class = MsgSpecWriter
 
