@@ -6,17 +6,17 @@ import datetime as dt
 import functools
 import json
 import logging
+import os
 import sys
 import typing as t
 
-import click
 import simplejson
 from singer_sdk import Tap
-from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
-from singer_sdk.tap_base import CliTestOptionValue
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.streams.rest import HTTPRequest
+from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_ai_analytics.errors import ConfigError, TapError, redact
 from tap_ai_analytics.pacing import RateLimiter
@@ -26,9 +26,15 @@ from tap_ai_analytics.streams.augment import AugmentDauCountStream
 from tap_ai_analytics.streams.sourcegraph import SourcegraphUsageByUserStream
 
 if t.TYPE_CHECKING:
+    import click
     from singer_sdk.streams import Stream
 
 logger = logging.getLogger("tap-ai-analytics")
+
+BAD_STATE = (
+    'The state is not a Singer state object ({"bookmarks": {...}}); pass a state written by '
+    "this tap, or none to start from start_date."
+)
 
 
 class TapAIAnalytics(Tap):
@@ -51,6 +57,9 @@ class TapAIAnalytics(Tap):
         The settings are validated here rather than by the SDK so that every problem,
         schema or cross-field, is reported the same way: one line, no traceback.
         """
+        state = kwargs.get("state")
+        if state is not None and not isinstance(state, (dict, str, os.PathLike)):
+            raise ConfigError(BAD_STATE)
         super().__init__(validate_config=False, **kwargs)
         if validate_config:
             _ = self.settings
@@ -83,12 +92,9 @@ class TapAIAnalytics(Tap):
         Raises:
             ConfigError: If the state is not a Singer state this tap can resume from.
         """
-        if not isinstance(state.get("bookmarks", {}), dict):
-            msg = (
-                'The state is not a Singer state object ({"bookmarks": {...}}); pass a '
-                "state written by this tap, or none to start from start_date."
-            )
-            raise ConfigError(msg)
+        loaded: object = state  # whatever JSON the state file held
+        if not isinstance(loaded, dict) or not isinstance(loaded.get("bookmarks", {}), dict):
+            raise ConfigError(BAD_STATE)
         for stream_name, bookmark in state.get("bookmarks", {}).items():
             if not isinstance(bookmark, dict):
                 msg = f"The state's bookmark for {stream_name} is not an object; clear it."

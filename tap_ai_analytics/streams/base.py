@@ -97,7 +97,17 @@ class DateWindowStream(AnalyticsHTTPStream):
         """The last date fully synced by a previous run (from the incoming state)."""
         state = self.get_context_state(context)
         value = state.get("replication_key_value")
-        if not value or state.get("replication_key") != self.replication_key:
+        if not value:
+            return None
+        if state.get("replication_key") != self.replication_key:
+            self.logger.warning(
+                "%s%s: ignoring a bookmark on %r (this version bookmarks %r); starting from "
+                "start_date.",
+                self.name,
+                _where(context),
+                state.get("replication_key"),
+                self.replication_key,
+            )
             return None
         try:
             return parse_date(str(value))
