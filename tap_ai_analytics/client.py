@@ -33,7 +33,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.streams.rest import HTTPRequest
 
     from tap_ai_analytics.pacing import RateLimiter
-    from tap_ai_analytics.settings import Settings
+    from tap_ai_analytics.settings import AugmentSettings, Settings, SourcegraphSettings
 
 #: Never wait longer than this for one Retry-After, whatever the server says.
 MAX_RETRY_AFTER_SECONDS = 900.0
@@ -145,8 +145,8 @@ class AnalyticsHTTPStream(RESTStream):
     # -- vendor hooks -----------------------------------------------------------------
 
     @property
-    def token(self) -> str:
-        """The bearer token of this stream's vendor."""
+    def vendor(self) -> AugmentSettings | SourcegraphSettings:
+        """This stream's vendor settings (API URL and token)."""
         raise NotImplementedError
 
     def client_error(self, response: requests.Response, detail: str) -> APIRequestError:
@@ -176,12 +176,12 @@ class AnalyticsHTTPStream(RESTStream):
     @property
     def url_base(self) -> str:
         """Base URL of the vendor's API."""
-        raise NotImplementedError
+        return self.vendor.api_url
 
     @cached_property
     def authenticator(self) -> BearerTokenAuthenticator:
         """Bearer-token authentication (the token travels only in this header)."""
-        return BearerTokenAuthenticator(token=self.token)
+        return BearerTokenAuthenticator(token=self.vendor.token)
 
     @property
     def http_headers(self) -> dict:

@@ -18,6 +18,8 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context, Record
 
+    from tap_ai_analytics.settings import AugmentSettings
+
 #: The API refuses ranges longer than this (inclusive count of dates).
 MAX_RANGE_DAYS = 90
 #: The API serves at most this much history.
@@ -58,14 +60,10 @@ class AugmentStream(DateWindowStream):
     key_fields: t.ClassVar[tuple[str, ...]] = ()
 
     @property
-    def url_base(self) -> str:
-        """The configured Augment API URL."""
-        return self.settings.augment.api_url  # type: ignore[union-attr]
-
-    @property
-    def token(self) -> str:
-        """The service-account token."""
-        return self.settings.augment.token  # type: ignore[union-attr]
+    def vendor(self) -> AugmentSettings:
+        """The Augment settings (these streams exist only when Augment is configured)."""
+        assert self.settings.augment is not None  # noqa: S101
+        return self.settings.augment
 
     def latest_date(self) -> dt.date:
         """Yesterday (UTC): the API serves no data for today."""

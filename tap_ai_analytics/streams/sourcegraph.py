@@ -37,7 +37,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context, Record
 
     from tap_ai_analytics.pacing import RateLimiter
-    from tap_ai_analytics.settings import Settings
+    from tap_ai_analytics.settings import Settings, SourcegraphSettings
 
 
 class InstanceAccessError(APIRequestError):
@@ -68,19 +68,15 @@ class SourcegraphStream(AnalyticsHTTPStream):
         self.primary_keys = ("instance_url", *(column.field for column in self.key_columns))
 
     @property
-    def url_base(self) -> str:
-        """The configured Sourcegraph Analytics API URL."""
-        return self.settings.sourcegraph.api_url  # type: ignore[union-attr]
-
-    @property
-    def token(self) -> str:
-        """The Sourcegraph Analytics access token."""
-        return self.settings.sourcegraph.token  # type: ignore[union-attr]
+    def vendor(self) -> SourcegraphSettings:
+        """The Sourcegraph settings (these streams exist only when it is configured)."""
+        assert self.settings.sourcegraph is not None  # noqa: S101
+        return self.settings.sourcegraph
 
     @property
     def instances(self) -> tuple[str, ...]:
         """The configured instances (bare hosts)."""
-        return self.settings.sourcegraph.instances  # type: ignore[union-attr]
+        return self.vendor.instances
 
     @property
     def partitions(self) -> list[dict]:
@@ -190,8 +186,7 @@ class SourcegraphDateReportStream(SourcegraphStream, DateWindowStream):
 
     def windows(self, dates: DateRange) -> Iterable[DateRange]:
         """Calendar months (default) or single days."""
-        window = self.settings.sourcegraph.window  # type: ignore[union-attr]
-        return dates.split(1) if window == "day" else dates.split_months()
+        return dates.split(1) if self.vendor.window == "day" else dates.split_months()
 
     def describe_window_cost(self, windows: list[DateRange]) -> str:
         """Downloads, one per window."""
