@@ -140,6 +140,8 @@ class AnalyticsHTTPStream(RESTStream):
         """
         self.settings = settings
         self.pacer = pacer
+        #: HTTP requests sent by this stream, retries included (logged as the sync's cost).
+        self.requests_sent = 0
         super().__init__(tap, schema=schema)
 
     # -- vendor hooks -----------------------------------------------------------------
@@ -336,6 +338,7 @@ class AnalyticsHTTPStream(RESTStream):
             params=request.encode_params(),
             headers=request.headers,
         )
+        self.requests_sent += 1
         response = self.requests_session.send(
             prepared, timeout=self.timeout, allow_redirects=self.allow_redirects, stream=stream
         )

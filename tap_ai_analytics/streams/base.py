@@ -73,6 +73,13 @@ class DateWindowStream(AnalyticsHTTPStream):
         for window in windows:
             yield from self.window_records(window, context)
             self.commit_bookmark(window.last, context)
+        self.logger.info(
+            "%s%s: synced through %s (%d requests by this stream so far).",
+            self.name,
+            _where(context),
+            dates.last,
+            self.requests_sent,
+        )
 
     def sync_dates(self, context: Context | None) -> DateRange | None:
         """The dates this run covers, from config, the bookmark and the API's limits."""
