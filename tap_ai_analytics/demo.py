@@ -10,6 +10,8 @@ Needs ``duckdb`` and ``matplotlib``, which are not dependencies of the tap itsel
 ``python3 scripts/demo.py`` installs them (the ``demo`` dependency group).
 """
 
+# ruff: noqa: T201 - a command-line program: printing is its output
+
 from __future__ import annotations
 
 import argparse
@@ -219,12 +221,14 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Format rows as an aligned text table (numbers right-aligned)."""
     cells = [[("-" if cell is None else str(cell)) for cell in row] for row in rows]
     widths = [max(len(str(h)), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
-    numeric = [all(isinstance(row[i], int) or row[i] is None for row in rows) for i in range(len(headers))]
+    numeric = [
+        all(isinstance(row[i], int) or row[i] is None for row in rows) for i in range(len(headers))
+    ]
 
     def line(values: Sequence[str]) -> str:
         return "  ".join(
             value.rjust(width) if is_number else value.ljust(width)
-            for value, width, is_number in zip(values, widths, numeric)
+            for value, width, is_number in zip(values, widths, numeric, strict=True)
         ).rstrip()
 
     return "\n".join(["  " + line(headers), *("  " + line(row) for row in cells)])
@@ -264,8 +268,13 @@ def format_summary(summary: Summary, *, recent_days: int = RECENT_DAYS) -> str:
             + _table(
                 ("date", "augment", "sourcegraph", "augment accepted", "sourcegraph accepted"),
                 [
-                    (day.date, day.augment_users, day.sourcegraph_users, day.augment_accepted,
-                     day.sourcegraph_accepted)
+                    (
+                        day.date,
+                        day.augment_users,
+                        day.sourcegraph_users,
+                        day.augment_accepted,
+                        day.sourcegraph_accepted,
+                    )
                     for day in recent
                 ],
             )
@@ -300,13 +309,14 @@ def write_chart(daily: Sequence[DailyUsage], path: Path) -> None:
         ):
             values = [getattr(day, field) for day in daily]
             if any(value is not None for value in values):
-                axis.plot(days, values, marker="o", markersize=3, linewidth=1.8, label=label,
-                          color=color)
+                axis.plot(
+                    days, values, marker="o", markersize=3, linewidth=1.8, label=label, color=color
+                )
         axis.set_title(title, loc="left", fontsize=11)
         axis.grid(visible=True, alpha=0.3)
         axis.set_ylim(bottom=0)
         axis.legend(loc="upper left", fontsize=9, frameon=False)
-    figure.suptitle("AI coding assistant usage", fontsize=13)
+    figure.suptitle(f"AI coding assistant usage, {days[0]} to {days[-1]} (UTC)", fontsize=13)
     figure.autofmt_xdate()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
@@ -322,7 +332,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         0 on success, 1 if the warehouse is missing or has no tables of this tap.
     """
-    parser = argparse.ArgumentParser(prog="python -m tap_ai_analytics.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tap_ai_analytics.demo", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("database", type=Path, help="DuckDB file written by target-duckdb")
     parser.add_argument("--schema", default=DEFAULT_SCHEMA, help="schema (default: %(default)s)")
     parser.add_argument("--chart", type=Path, help="also write a PNG chart here")
@@ -330,8 +342,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         import duckdb  # noqa: PLC0415 - optional dependency
     except ImportError:
-        print("The demo summary needs duckdb and matplotlib: pip install duckdb matplotlib",
-              file=sys.stderr)
+        print(
+            "The demo summary needs duckdb and matplotlib: pip install duckdb matplotlib",
+            file=sys.stderr,
+        )
         return 1
     if not args.database.is_file():
         print(f"No DuckDB file at {args.database}.", file=sys.stderr)

@@ -11,6 +11,7 @@ import datetime as dt
 import typing as t
 from urllib.parse import urlsplit
 
+import pendulum
 from jsonschema import Draft202012Validator
 from singer_sdk import typing as th
 
@@ -249,14 +250,22 @@ def _text(config: Mapping[str, t.Any], key: str) -> str | None:
 
 
 def _date(config: Mapping[str, t.Any], key: str) -> dt.date | None:
+    """Read a date setting: ``YYYY-MM-DD``, or an ISO timestamp (its UTC date).
+
+    Timestamps are accepted because Meltano renders relative dates ("30 days ago") and
+    ``date_iso8601`` settings as full timestamps.
+    """
     value = _text(config, key)
     if not value:
         return None
     try:
-        if len(value) != len("YYYY-MM-DD"):
+        if len(value) == len("YYYY-MM-DD"):
+            return parse_date(value)
+        moment = pendulum.parse(value)
+        if not isinstance(moment, pendulum.DateTime):
             raise ValueError(value)  # noqa: TRY301
-        return parse_date(value)
-    except ValueError:
+        return moment.in_timezone("UTC").date()
+    except (ValueError, pendulum.parsing.exceptions.ParserError):
         msg = f"{key} {value!r} is not a date: use YYYY-MM-DD, e.g. 2025-01-31."
         raise ConfigError(msg) from None
 

@@ -14,6 +14,8 @@ the command line, where it would land in shell history and process listings) and
 printed; messages built from server responses are scrubbed of it as well.
 """
 
+# ruff: noqa: T201 - a command-line program: printing is its output
+
 from __future__ import annotations
 
 import argparse
@@ -70,8 +72,7 @@ def read_cookie(environ: t.Mapping[str, str]) -> str:
         TokenHelperError: If it is missing or is not a single cookie value.
     """
     value = environ.get(COOKIE_ENV, "").strip()
-    if value.startswith("cas="):
-        value = value[len("cas=") :]
+    value = value.removeprefix("cas=")
     if not value:
         msg = (
             f"{COOKIE_ENV} is not set: sign in to Sourcegraph Analytics in a browser, copy the "
@@ -152,7 +153,7 @@ class TokenClient:
         self._timeout = timeout
         self._session = session or requests.Session()
 
-    def _request(self, method: str, path: str, body: dict[str, str] | None = None) -> t.Any:  # noqa: ANN401 - JSON
+    def _request(self, method: str, path: str, body: dict[str, str] | None = None) -> t.Any:
         url = f"{self.api_url}{path}"
         headers = {
             # Sent as a raw header rather than through the session's cookie jar, so the
@@ -216,7 +217,10 @@ class TokenClient:
                 f"{self._snippet(response)}"
             )
         else:
-            msg = f"Sourcegraph Analytics refused the request (HTTP {status}): {self._snippet(response)}"
+            msg = (
+                f"Sourcegraph Analytics refused the request (HTTP {status}): "
+                f"{self._snippet(response)}"
+            )
         raise TokenHelperError(msg)
 
     def create(self, display_name: str | None = None, expires_at: str | None = None) -> dict:
@@ -295,9 +299,23 @@ def format_table(tokens: Sequence[dict]) -> str:
         for token in sorted(tokens, key=lambda item: str(item.get("createdAt", "")))
     ]
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
-             for row in (header, *rows)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]
     return "\n".join(lines)
+
+
+def _seconds(text: str) -> float:
+    """Parse ``--timeout`` (argparse type): a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:  # also rejects NaN
+        msg = f"must be a positive number of seconds, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -318,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=DEFAULT_TIMEOUT_SECONDS,
         help="Seconds to wait for the server (default: %(default)g).",
     )
@@ -362,8 +380,11 @@ def run(args: argparse.Namespace, environ: t.Mapping[str, str]) -> None:
     expires_at = parse_expiry(args.expires_at) if getattr(args, "expires_at", None) else None
     cookie = read_cookie(environ)
     with requests.Session() as session:
-        _dispatch(args, TokenClient(args.api_url, cookie, timeout=args.timeout, session=session),
-                  expires_at)
+        _dispatch(
+            args,
+            TokenClient(args.api_url, cookie, timeout=args.timeout, session=session),
+            expires_at,
+        )
 
 
 def _dispatch(args: argparse.Namespace, client: TokenClient, expires_at: str | None) -> None:
@@ -376,8 +397,7 @@ def _dispatch(args: argparse.Namespace, client: TokenClient, expires_at: str | N
         expiry = created.get("expiresAt") or "never"
         print(
             f"Created token {created['id']}{name} (expires: {expiry}). Its secret follows and "
-            "is shown only this once; store it now, e.g. as "
-            "TAP_AI_ANALYTICS_SOURCEGRAPH_ACCESS_TOKEN.",
+            "is shown only this once: store it now as the tap's sourcegraph_access_token.",
             file=sys.stderr,
         )
         print(created["secret"])

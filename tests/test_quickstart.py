@@ -27,7 +27,9 @@ def load_script(name: str):
     """Import scripts/<name>.py as a module (scripts/ is not a package)."""
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
-        spec = importlib.util.spec_from_file_location(f"quickstart_{name}", ROOT / "scripts" / f"{name}.py")
+        spec = importlib.util.spec_from_file_location(
+            f"quickstart_{name}", ROOT / "scripts" / f"{name}.py"
+        )
         assert spec is not None
         assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
@@ -49,8 +51,10 @@ def test_ci_run_is_the_readme_test_command():
 
 def test_test_script_treats_no_tests_collected_as_failure(monkeypatch, capsys):
     test_script = load_script("test")
-    monkeypatch.setattr(test_script._bootstrap, "ensure_venv", lambda groups: Path(sys.executable))
-    code = test_script.main([str(Path(__file__)), "-q", "-p", "no:cacheprovider", "-k", "no_such_test_xyz"])
+    monkeypatch.setattr(test_script._bootstrap, "ensure_venv", lambda _groups: Path(sys.executable))
+    code = test_script.main(
+        [str(Path(__file__)), "-q", "-p", "no:cacheprovider", "-k", "no_such_test_xyz"]
+    )
     assert code == 1
     assert "collected no tests" in capsys.readouterr().err
 
@@ -64,22 +68,31 @@ def test_bootstrap_stamp_changes_with_pyproject_and_group():
 def test_bootstrap_paths_follow_the_platform():
     bootstrap = load_script("_bootstrap")
     python = bootstrap.venv_executable(Path("venv"), "python")
-    expected = Path("venv", "Scripts", "python.exe") if os.name == "nt" else Path("venv", "bin", "python")
+    expected = (
+        Path("venv", "Scripts", "python.exe") if os.name == "nt" else Path("venv", "bin", "python")
+    )
     assert python == expected
 
 
 # -- demo: sandbox process and Meltano environment -------------------------------------------
 
 
-def test_demo_sandbox_process_starts_and_always_stops():
+def test_demo_sandbox_process_starts_and_always_stops(tmp_path):
     demo = load_script("demo")
-    demo.OUTPUT.mkdir(exist_ok=True)
-    with pytest.raises(RuntimeError, match="boom"), demo.SandboxProcess(Path(sys.executable)) as sandbox:
-        assert sandbox.ready["url"].startswith("http://127.0.0.1:")
-        assert len(sandbox.ready["sourcegraph_instances"]) == 2
-        process = sandbox._process
-        raise RuntimeError("boom")  # a failing step must still stop the sandbox
-    assert process.poll() is not None
+    demo.SANDBOX_LOG = tmp_path / "sandbox.log"
+    sandbox = demo.SandboxProcess(Path(sys.executable))
+
+    def fail_while_running() -> None:
+        with sandbox:
+            assert sandbox.ready["url"].startswith("http://127.0.0.1:")
+            assert len(sandbox.ready["sourcegraph_instances"]) == 2
+            assert sandbox._process.poll() is None
+            msg = "a later demo step failed"
+            raise RuntimeError(msg)
+
+    with pytest.raises(RuntimeError, match="later demo step"):
+        fail_while_running()
+    assert sandbox._process.poll() is not None  # stopped all the same
 
 
 def test_demo_environment_feeds_every_variable_meltano_yml_uses(monkeypatch):
@@ -106,44 +119,53 @@ def test_demo_environment_feeds_every_variable_meltano_yml_uses(monkeypatch):
 # -- demo: warehouse summary and chart -------------------------------------------------------
 
 
+#: Tables shaped like target-duckdb's (JSON-schema dates are stored as text): columns, rows.
+WAREHOUSE = {
+    "augment_dau_count": (
+        "date VARCHAR, user_count HUGEINT",
+        [("2026-03-01", 3), ("2026-03-02", 5), ("2026-03-04", 2)],
+    ),
+    "augment_user_activity_by_editor_language": (
+        (
+            "date VARCHAR, identity VARCHAR, editor VARCHAR, language VARCHAR, "
+            "completions_accepted HUGEINT"
+        ),
+        [
+            ("2026-03-01", "a@x", "VSCode", "Python", 10),
+            ("2026-03-01", "b@x", "VSCode", "Go", 4),
+            ("2026-03-02", "a@x", "JetBrains", "Python", 7),
+        ],
+    ),
+    "augment_daily_usage": (
+        "date VARCHAR, completions_accepted HUGEINT",
+        [("2026-03-01", 14), ("2026-03-02", 7)],
+    ),
+    "sourcegraph_usage_by_user_day_client_language": (
+        (
+            "instance_url VARCHAR, instance_user_id HUGEINT, date VARCHAR, client_name VARCHAR, "
+            "language VARCHAR, combined_completion_acceptances HUGEINT"
+        ),
+        [
+            ("one", 1, "2026-03-02", "vscode.cody", "go", 3),
+            ("one", 1, "2026-03-02", "server.web", "", 0),
+            ("two", 1, "2026-03-02", "vscode.cody", "go", 1),
+            ("one", 2, "2026-03-05", "vscode.cody", "go", 2),
+        ],
+    ),
+}
+
+
 @pytest.fixture
 def warehouse(tmp_path):
-    """A small DuckDB file shaped like target-duckdb's tables (dates stored as text)."""
     duckdb = pytest.importorskip("duckdb")
     path = tmp_path / "demo.duckdb"
     with duckdb.connect(str(path)) as con:
         con.execute("CREATE SCHEMA tap_ai_analytics")
-        con.execute("CREATE TABLE tap_ai_analytics.augment_dau_count (date VARCHAR, user_count HUGEINT)")
-        con.execute(
-            "INSERT INTO tap_ai_analytics.augment_dau_count VALUES "
-            "('2026-03-01', 3), ('2026-03-02', 5), ('2026-03-04', 2)"
-        )
-        con.execute(
-            "CREATE TABLE tap_ai_analytics.augment_user_activity_by_editor_language "
-            "(date VARCHAR, identity VARCHAR, editor VARCHAR, language VARCHAR, "
-            "completions_accepted HUGEINT)"
-        )
-        con.execute(
-            "INSERT INTO tap_ai_analytics.augment_user_activity_by_editor_language VALUES "
-            "('2026-03-01', 'a@x', 'VSCode', 'Python', 10), ('2026-03-01', 'b@x', 'VSCode', 'Go', 4), "
-            "('2026-03-02', 'a@x', 'JetBrains', 'Python', 7)"
-        )
-        con.execute(
-            "CREATE TABLE tap_ai_analytics.augment_daily_usage (date VARCHAR, completions_accepted HUGEINT)"
-        )
-        con.execute(
-            "INSERT INTO tap_ai_analytics.augment_daily_usage VALUES ('2026-03-01', 14), ('2026-03-02', 7)"
-        )
-        con.execute(
-            "CREATE TABLE tap_ai_analytics.sourcegraph_usage_by_user_day_client_language "
-            "(instance_url VARCHAR, instance_user_id HUGEINT, date VARCHAR, client_name VARCHAR, "
-            "language VARCHAR, combined_completion_acceptances HUGEINT)"
-        )
-        con.execute(
-            "INSERT INTO tap_ai_analytics.sourcegraph_usage_by_user_day_client_language VALUES "
-            "('one', 1, '2026-03-02', 'vscode.cody', 'go', 3), ('one', 1, '2026-03-02', 'server.web', '', 0), "
-            "('two', 1, '2026-03-02', 'vscode.cody', 'go', 1), ('one', 2, '2026-03-05', 'vscode.cody', 'go', 2)"
-        )
+        for table, (columns, rows) in WAREHOUSE.items():
+            con.execute(f"CREATE TABLE tap_ai_analytics.{table} ({columns})")
+            marks = ", ".join("?" * len(rows[0]))
+            insert = f"INSERT INTO tap_ai_analytics.{table} VALUES ({marks})"  # noqa: S608
+            con.executemany(insert, rows)
     return path
 
 
@@ -240,7 +262,9 @@ def test_test_workflow_runs_the_quick_start_on_every_python():
 
 
 def run_tool(*command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=120)
+    return subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=120
+    )
 
 
 def find_tool(name: str) -> str | None:

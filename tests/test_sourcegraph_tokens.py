@@ -175,7 +175,7 @@ def test_server_error_body_is_scrubbed_and_cut(sb, cli, monkeypatch):
     """A server echoing the request (cookie included) must not get it printed."""
     long_echo = f"error: Cookie: cas={sb.cas_cookie} " + "x" * 500
 
-    def fake_request(self, method, url, **kwargs):
+    def fake_request(*_args, **_kwargs):
         response = requests.Response()
         response.status_code = 500
         response._content = long_echo.encode()
@@ -208,10 +208,20 @@ def test_parse_expiry(value, expected):
     assert tokens.parse_expiry(value) == expected
 
 
-@pytest.mark.parametrize(("value", "message"), [("2020-01-01", "in the past"), ("soon", "not a date")])
+@pytest.mark.parametrize(
+    ("value", "message"), [("2020-01-01", "in the past"), ("soon", "not a date")]
+)
 def test_parse_expiry_rejects(value, message):
     with pytest.raises(tokens.TokenHelperError, match=message):
         tokens.parse_expiry(value)
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "soon"])
+def test_timeout_must_be_positive(timeout, capsys):
+    with pytest.raises(SystemExit) as excinfo:
+        tokens.main(["--timeout", timeout, "list"])
+    assert excinfo.value.code == 2
+    assert "positive number of seconds" in capsys.readouterr().err
 
 
 def test_console_script_usage_error_exits_2():
