@@ -40,5 +40,6 @@ def render(readme: str, table: str) -> str:
 
 
 if __name__ == "__main__":
-    README.write_text(render(README.read_text(encoding="utf-8"), settings_table()), encoding="utf-8")
+    text = render(README.read_text(encoding="utf-8"), settings_table())
+    README.write_text(text, encoding="utf-8")
     print("README.md settings table updated")

@@ -263,7 +263,7 @@ def _date(config: Mapping[str, t.Any], key: str) -> dt.date | None:
             return parse_date(value)
         moment = pendulum.parse(value)
         if not isinstance(moment, pendulum.DateTime):
-            raise ValueError(value)  # noqa: TRY301
+            raise ValueError(value)  # noqa: TRY301, TRY004 - reported as a ConfigError below
         return moment.in_timezone("UTC").date()
     except (ValueError, pendulum.parsing.exceptions.ParserError):
         msg = f"{key} {value!r} is not a date: use YYYY-MM-DD, e.g. 2025-01-31."

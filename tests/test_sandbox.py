@@ -925,8 +925,8 @@ def test_cli_prints_ready_line_and_exits_cleanly():
         try:
             ready = json.loads(proc.stdout.readline())
             assert ready["url"].startswith("http://127.0.0.1:")
-            assert ready["augment_token"] == "aug-test-token-5f2b9c"  # noqa: S105
-            assert ready["sourcegraph_token"] == "sams_at_test-token-7d1e4a"  # noqa: S105
+            assert ready["augment_token"] == "aug-test-token-5f2b9c"
+            assert ready["sourcegraph_token"] == "sams_at_test-token-7d1e4a"
             assert ready["sourcegraph_instances"] == [SELF_HOSTED, CLOUD]
             assert ready["cas_cookie"]
             with requests.Session() as http:

@@ -396,7 +396,7 @@ class _Server(ThreadingHTTPServer):
         self._workers: set[threading.Thread] = set()
         super().__init__(address, _Handler)
 
-    def process_request(self, request: socket.socket, client_address: t.Any) -> None:  # type: ignore[override]  # noqa: ANN401
+    def process_request(self, request: socket.socket, client_address: t.Any) -> None:  # type: ignore[override]
         """Serve each connection in its own daemon thread, tracked so stop() can end it."""
         worker = threading.Thread(
             target=self._serve_connection,
@@ -409,7 +409,7 @@ class _Server(ThreadingHTTPServer):
             self._workers.add(worker)
         worker.start()
 
-    def _serve_connection(self, request: socket.socket, client_address: t.Any) -> None:  # noqa: ANN401
+    def _serve_connection(self, request: socket.socket, client_address: t.Any) -> None:
         try:
             self.finish_request(request, client_address)
         except Exception:  # noqa: BLE001
