@@ -18,6 +18,7 @@ from importlib import metadata
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
@@ -99,13 +100,19 @@ def describe_exception(exc: BaseException) -> str:
     """Summarise a request failure in one line (without URLs' query strings)."""
     if isinstance(exc, RetriableAPIError):
         return str(exc)
-    if isinstance(exc, requests.exceptions.Timeout):
+    if isinstance(exc, requests.exceptions.Timeout) or _is_read_timeout(exc):
         return "timed out"
     if isinstance(exc, (requests.exceptions.ChunkedEncodingError, ConnectionResetError)):
         return "connection dropped mid-response"
     if isinstance(exc, requests.exceptions.ConnectionError):
         return "connection failed"
     return type(exc).__name__
+
+
+def _is_read_timeout(exc: BaseException) -> bool:
+    # requests reports a body that stalls past the read timeout as a ConnectionError
+    # wrapping urllib3's ReadTimeoutError.
+    return any(isinstance(arg, urllib3.exceptions.ReadTimeoutError) for arg in exc.args)
 
 
 class RetriesExhaustedError(APIRequestError):
@@ -210,17 +217,26 @@ class AnalyticsHTTPStream(RESTStream):
             Seconds to wait before the next attempt; receives the failure of the last one.
         """
         failure = yield 0.0  # primed by the backoff library; the value is discarded
-        attempt = 0
+        backoffs = 0  # waits we chose ourselves: only these grow exponentially
         while True:
-            failure = yield self.retry_delay(failure, attempt)
-            attempt += 1
+            server_says = retry_after_seconds(getattr(failure, "response", None))
+            if server_says is not None:
+                failure = yield min(server_says, MAX_RETRY_AFTER_SECONDS)
+            else:
+                failure = yield self.backoff_delay(failure, backoffs)
+                backoffs += 1
 
-    def retry_delay(self, failure: BaseException, attempt: int) -> float:
-        """Seconds to wait after the ``attempt``-th (0-based) transient failure."""
+    def backoff_delay(self, failure: BaseException, backoffs: int) -> float:
+        """Seconds to wait after a failure without ``Retry-After``: exponential, jittered.
+
+        Args:
+            failure: The failure of the last attempt.
+            backoffs: How many such waits came before this one.
+
+        Returns:
+            The wait.
+        """
         response = getattr(failure, "response", None)
-        server_says = retry_after_seconds(response)
-        if server_says is not None:
-            return min(server_says, MAX_RETRY_AFTER_SECONDS)
         base = INITIAL_BACKOFF_SECONDS
         if (
             response is not None
@@ -228,7 +244,7 @@ class AnalyticsHTTPStream(RESTStream):
             and self.pacer
         ):
             base = max(base, 1 / self.pacer.rate)  # one request interval, then doubling
-        delay = min(MAX_BACKOFF_SECONDS, base * 2**attempt)
+        delay = min(MAX_BACKOFF_SECONDS, base * 2**backoffs)
         return delay * random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not crypto
 
     def backoff_handler(self, details: Details) -> None:

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import typing as t
 
 import pendulum
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def today_utc() -> dt.date:
@@ -32,7 +36,10 @@ def parse_date(value: str) -> dt.date:
     Raises:
         ValueError: If the text does not start with a valid ``YYYY-MM-DD`` date.
     """
-    return dt.date.fromisoformat(value.strip()[:10])
+    text = value.strip()[:10]
+    if not _ISO_DATE.fullmatch(text):  # fromisoformat also takes 20250131 on Python 3.11+
+        raise ValueError(value)
+    return dt.date.fromisoformat(text)
 
 
 def years_before(day: dt.date, years: int) -> dt.date:

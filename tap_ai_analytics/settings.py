@@ -210,7 +210,8 @@ class Settings:
             ConfigError: With one message naming the setting and the fix.
         """
         today = today or today_utc()
-        for error in _SCHEMA_VALIDATOR.iter_errors(dict(config)):
+        config = _numbers_from_text(config)
+        for error in _SCHEMA_VALIDATOR.iter_errors(config):
             where = ".".join(str(part) for part in error.absolute_path) or "config"
             msg = f"{where}: {error.message}."
             raise ConfigError(msg)
@@ -237,6 +238,20 @@ class Settings:
             )
             raise ConfigError(msg)
         return settings
+
+
+def _numbers_from_text(config: Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """Read numeric settings given as text (environment variables arrive as strings)."""
+    result = dict(config)
+    for key, spec in CONFIG_SCHEMA["properties"].items():
+        value = result.get(key)
+        if isinstance(value, str) and {"number", "integer"} & set(spec.get("type", [])):
+            try:
+                number = float(value)
+            except ValueError:
+                continue  # left for the schema check to report
+            result[key] = int(number) if number.is_integer() else number
+    return result
 
 
 def _text(config: Mapping[str, t.Any], key: str) -> str | None:

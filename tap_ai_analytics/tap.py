@@ -6,35 +6,34 @@ import datetime as dt
 import functools
 import json
 import logging
-import os
+import signal
 import sys
 import typing as t
+from pathlib import Path
 
 import simplejson
 from singer_sdk import Tap
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.streams.rest import HTTPRequest
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_ai_analytics.errors import ConfigError, TapError, redact
+from tap_ai_analytics.output import BufferedMsgSpecWriter
 from tap_ai_analytics.pacing import RateLimiter
 from tap_ai_analytics.settings import CONFIG_SCHEMA, Settings
-from tap_ai_analytics.streams import AUGMENT_STREAMS, SOURCEGRAPH_STREAMS
+from tap_ai_analytics.state import NOT_A_STATE, check_state
+from tap_ai_analytics.streams import AUGMENT_STREAMS, SOURCEGRAPH_STREAMS, STREAM_NAMES
 from tap_ai_analytics.streams.augment import AugmentDauCountStream
-from tap_ai_analytics.streams.sourcegraph import SourcegraphUsageByUserStream
+from tap_ai_analytics.streams.sourcegraph import InstanceAccess, SourcegraphUsageByUserStream
 
 if t.TYPE_CHECKING:
+    from types import FrameType
+
     import click
     from singer_sdk.streams import Stream
 
 logger = logging.getLogger("tap-ai-analytics")
-
-BAD_STATE = (
-    'The state is not a Singer state object ({"bookmarks": {...}}); pass a state written by '
-    "this tap, or none to start from start_date."
-)
 
 
 class TapAIAnalytics(Tap):
@@ -48,8 +47,8 @@ class TapAIAnalytics(Tap):
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
         capability for capability in Tap.capabilities if capability != PluginCapabilities.BATCH
     ]
-    # msgspec serialises records several times faster than the default writer.
-    message_writer_class = MsgSpecWriter
+    # msgspec serialisation, stdout flushed at STATE rather than after every record.
+    message_writer_class = BufferedMsgSpecWriter
 
     def __init__(self, *, validate_config: bool = True, **kwargs: t.Any) -> None:
         """Create the tap; invalid settings raise one ConfigError naming the fix.
@@ -58,8 +57,8 @@ class TapAIAnalytics(Tap):
         schema or cross-field, is reported the same way: one line, no traceback.
         """
         state = kwargs.get("state")
-        if state is not None and not isinstance(state, (dict, str, os.PathLike)):
-            raise ConfigError(BAD_STATE)
+        if state is not None and not isinstance(state, dict) and not Path(str(state)).is_file():
+            raise ConfigError(NOT_A_STATE)  # the SDK would take any other value for a path
         super().__init__(validate_config=False, **kwargs)
         if validate_config:
             _ = self.settings
@@ -83,7 +82,8 @@ class TapAIAnalytics(Tap):
             )
             streams += [cls(self, settings, pacer=pacer) for cls in AUGMENT_STREAMS]
         if settings.sourcegraph is not None:
-            streams += [cls(self, settings) for cls in SOURCEGRAPH_STREAMS]
+            access = InstanceAccess()
+            streams += [cls(self, settings, access=access) for cls in SOURCEGRAPH_STREAMS]
         return streams
 
     def load_state(self, state: dict[str, t.Any]) -> None:
@@ -92,13 +92,7 @@ class TapAIAnalytics(Tap):
         Raises:
             ConfigError: If the state is not a Singer state this tap can resume from.
         """
-        loaded: object = state  # whatever JSON the state file held
-        if not isinstance(loaded, dict) or not isinstance(loaded.get("bookmarks", {}), dict):
-            raise ConfigError(BAD_STATE)
-        for stream_name, bookmark in state.get("bookmarks", {}).items():
-            if not isinstance(bookmark, dict):
-                msg = f"The state's bookmark for {stream_name} is not an object; clear it."
-                raise ConfigError(msg)
+        check_state(state, STREAM_NAMES)
         super().load_state(state)
 
     @classmethod
@@ -118,6 +112,21 @@ class TapAIAnalytics(Tap):
         )
         tap.check_connections()
         ctx.exit()
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
+        """On SIGTERM/SIGINT: write the state of completed windows, exit 128 + signal.
+
+        The SDK exits 0 here, which would tell a scheduler that a cancelled run succeeded.
+        """
+        try:
+            self.state_writer.write_state(self.state)
+        finally:
+            self.logger.warning(
+                "Stopped by %s before the sync finished; the state of completed windows was "
+                "written, so the next run resumes there.",
+                signal.Signals(signum).name,
+            )
+            sys.exit(128 + signum)
 
     def check_connections(self) -> bool:
         """Check each configured vendor and instance with one cheap request.
@@ -190,4 +199,7 @@ def main() -> None:
         sys.exit(1)
     except (json.JSONDecodeError, simplejson.JSONDecodeError) as exc:
         logger.error("A --config, --state or --catalog file is not valid JSON: %s", exc)  # noqa: TRY400
+        sys.exit(1)
+    except FileNotFoundError as exc:
+        logger.error("File not found: %s", exc.filename or exc)  # noqa: TRY400
         sys.exit(1)

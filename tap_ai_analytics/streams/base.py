@@ -128,13 +128,12 @@ class DateWindowStream(AnalyticsHTTPStream):
 
     def commit_bookmark(self, day: dt.date, context: Context | None) -> None:
         """Record that every date up to ``day`` is delivered, and emit STATE."""
-        state = self.get_context_state(context)
-        previous = state.get("replication_key_value")
-        value = day.isoformat()
-        if state.get("replication_key") == self.replication_key and previous and previous > value:
+        previous = self.bookmark(context)
+        if previous is not None and previous > day:
             return  # a lookback re-read never moves the bookmark backwards
+        state = self.get_context_state(context)
         state["replication_key"] = self.replication_key
-        state["replication_key_value"] = value
+        state["replication_key_value"] = day.isoformat()
         self.finalize_state_progress_markers(state)
 
     def _increment_stream_state(

@@ -16,6 +16,7 @@ from tap_ai_analytics.client import AnalyticsHTTPStream
 from tap_ai_analytics.csvreport import read_report
 from tap_ai_analytics.dates import DateRange, month_start, next_month_start
 from tap_ai_analytics.errors import APIRequestError
+from tap_ai_analytics.output import lean_record_messages
 from tap_ai_analytics.schemas import (
     CLIENT_NAME,
     LANGUAGE,
@@ -36,12 +37,39 @@ if t.TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context, Record
 
-    from tap_ai_analytics.pacing import RateLimiter
     from tap_ai_analytics.settings import Settings, SourcegraphSettings
 
 
 class InstanceAccessError(APIRequestError):
     """The token may not read one instance (the others can still be synced)."""
+
+
+class InstanceAccess:
+    """The instances a token may not read, shared by one run's Sourcegraph streams.
+
+    A denied instance is skipped by the streams that come after, and the run fails
+    naming it only once every selected Sourcegraph stream has synced the other instances.
+    """
+
+    def __init__(self) -> None:
+        """Start with no denied instance."""
+        self.denied: list[str] = []
+        self.streams: list[SourcegraphStream] = []
+
+    def finish(self, stream: SourcegraphStream) -> None:
+        """Called when ``stream`` has done every instance; the last one reports denials.
+
+        Raises:
+            InstanceAccessError: After the last selected stream (the SDK syncs streams in
+                name order), naming every denied instance.
+        """
+        selected = [s.name for s in self.streams if s.selected]
+        if self.denied and stream.name == max(selected, default=stream.name):
+            msg = (
+                f"Sourcegraph denied access to {', '.join(self.denied)} (see above); every "
+                "other instance was synced and its state saved."
+            )
+            raise InstanceAccessError(msg)
 
 
 class SourcegraphStream(AnalyticsHTTPStream):
@@ -59,13 +87,21 @@ class SourcegraphStream(AnalyticsHTTPStream):
     # CSV values are cast by the parser; the SDK's per-record type conformance would
     # only repeat that work for millions of rows.
     TYPE_CONFORMANCE_LEVEL = AnalyticsHTTPStream.TYPE_CONFORMANCE_LEVEL.NONE
+    # Likewise the selection mask and stream maps are resolved once per stream, not per row.
+    _generate_record_messages = lean_record_messages
 
-    def __init__(self, tap: Tap, settings: Settings, *, pacer: RateLimiter | None = None) -> None:
-        """Create the stream; its key and schema follow from its declared columns."""
-        super().__init__(
-            tap, settings, pacer=pacer, schema=sourcegraph_schema(self.key_columns, self.columns)
-        )
+    def __init__(self, tap: Tap, settings: Settings, *, access: InstanceAccess) -> None:
+        """Create the stream; its key and schema follow from its declared columns.
+
+        Args:
+            tap: The tap.
+            settings: The validated configuration.
+            access: The run's record of denied instances, shared by its Sourcegraph streams.
+        """
+        super().__init__(tap, settings, schema=sourcegraph_schema(self.key_columns, self.columns))
         self.primary_keys = ("instance_url", *(column.field for column in self.key_columns))
+        self.access = access
+        access.streams.append(self)
 
     @property
     def vendor(self) -> SourcegraphSettings:
@@ -151,30 +187,26 @@ class SourcegraphStream(AnalyticsHTTPStream):
         raise NotImplementedError
 
     def get_records(self, context: Context | None) -> Iterator[Record]:
-        """Sync one instance; an instance the token cannot read fails after the others.
+        """Sync one instance; one the token cannot read fails the run only at the end.
 
         Args:
             context: The instance partition.
 
         Yields:
             Records.
-
-        Raises:
-            InstanceAccessError: After the last instance, naming every denied instance.
         """
         assert context is not None  # noqa: S101 - always partitioned by instance
-        try:
-            yield from self.instance_records(context)
-        except InstanceAccessError as exc:
-            self.logger.error("%s", exc)  # noqa: TRY400 - the message is the whole story
-            self._denied = [*getattr(self, "_denied", []), context["instance_url"]]
-        denied = getattr(self, "_denied", [])
-        if denied and context["instance_url"] == self.instances[-1]:
-            msg = (
-                f"{self.name}: Sourcegraph denied access to {', '.join(denied)} (see above); "
-                "the other instances were synced and their state saved."
-            )
-            raise InstanceAccessError(msg)
+        instance = context["instance_url"]
+        if instance in self.access.denied:
+            self.logger.warning("%s [%s]: skipped, access was denied.", self.name, instance)
+        else:
+            try:
+                yield from self.instance_records(context)
+            except InstanceAccessError as exc:
+                self.logger.error("%s", exc)  # noqa: TRY400 - the message is the whole story
+                self.access.denied.append(instance)
+        if instance == self.instances[-1]:
+            self.access.finish(self)
 
 
 class SourcegraphDateReportStream(SourcegraphStream, DateWindowStream):

@@ -1,0 +1,55 @@
+"""The incoming state: checked whole before any stream runs, so a bad file fails fast."""
+
+from __future__ import annotations
+
+import typing as t
+
+from tap_ai_analytics.dates import parse_date
+from tap_ai_analytics.errors import ConfigError
+
+NOT_A_STATE = (
+    'The state is not a Singer state object ({"bookmarks": {...}}); pass a state written by '
+    "this tap, or none to start from start_date."
+)
+_FIX = "fix it or clear it (meltano state clear <state-id>)"
+
+
+def check_state(state: object, stream_names: t.Collection[str]) -> None:
+    """Check that a state is one this tap can resume from.
+
+    Bookmarks of streams this tap does not have are left alone (a deselected or renamed
+    stream); those of its own streams must name ``YYYY-MM-DD`` dates.
+
+    Args:
+        state: The decoded state.
+        stream_names: This tap's streams.
+
+    Raises:
+        ConfigError: Naming the stream and the problem.
+    """
+    if not isinstance(state, dict) or not isinstance(state.get("bookmarks", {}), dict):
+        raise ConfigError(NOT_A_STATE)
+    for name, bookmark in state.get("bookmarks", {}).items():
+        if not isinstance(bookmark, dict):
+            msg = f"The state's bookmark for {name} is not an object: {_FIX}."
+            raise ConfigError(msg)
+        if name not in stream_names:
+            continue
+        partitions = bookmark.get("partitions", [])
+        if not isinstance(partitions, list) or not all(
+            isinstance(p, dict) and isinstance(p.get("context"), dict) for p in partitions
+        ):
+            msg = f"The state's partitions for {name} are not a list of {{context: ...}}: {_FIX}."
+            raise ConfigError(msg)
+        for entry in (bookmark, *partitions):
+            value = entry.get("replication_key_value")
+            if value is None:
+                continue
+            try:
+                parse_date(value if isinstance(value, str) else "")
+            except ValueError:
+                msg = (
+                    f"The state's bookmark for {name} is {value!r}, not a YYYY-MM-DD date "
+                    f"(a state from another tap or version?): {_FIX}."
+                )
+                raise ConfigError(msg) from None
