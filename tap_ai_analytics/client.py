@@ -171,11 +171,17 @@ class AnalyticsHTTPStream(RESTStream):
         where = f"{self.vendor_label} {response.request.method} {urlsplit(response.url).path}"
         status = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
         hint = {
-            HTTPStatus.BAD_REQUEST: "the API rejected the request parameters",
+            HTTPStatus.BAD_REQUEST: (
+                "the API rejected the request parameters; check start_date, end_date and "
+                "the API URL, and report it if they look right"
+            ),
             HTTPStatus.UNAUTHORIZED: (
                 f"the token is missing, invalid, expired or revoked; {self.token_hint}"
             ),
-            HTTPStatus.FORBIDDEN: "the token lacks permission to read analytics",
+            HTTPStatus.FORBIDDEN: (
+                "the token lacks permission to read analytics (an Enterprise feature); ask "
+                "an administrator to grant it"
+            ),
         }.get(response.status_code, "the request was rejected")  # type: ignore[call-overload]
         message = f"{where} failed ({status}): {hint}"
         return APIRequestError(f"{message}. Server said: {detail}" if detail else f"{message}.")
