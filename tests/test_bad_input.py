@@ -213,7 +213,8 @@ CASES: dict[str, Case] = {
     ),
     "augment_400_quotes_the_api": Case(
         lambda e: e.augment(),
-        "HTTP 400 Bad Request): the API rejected the request parameters; check start_date, end_date and the API URL, and report it if they look right. Server said: "
+        "HTTP 400 Bad Request): the API rejected the request parameters; check start_date, "
+        "end_date and the API URL, and report it if they look right. Server said: "
         "InvalidArgument: date range cannot exceed 90 days",
         offline=False,
         arrange=lambda f: f.fail_next(
@@ -222,7 +223,8 @@ CASES: dict[str, Case] = {
     ),
     "sourcegraph_400_quotes_the_api": Case(
         lambda e: e.sourcegraph(),
-        "HTTP 400 Bad Request): the API rejected the request parameters; check start_date, end_date and the API URL, and report it if they look right. Server said: "
+        "HTTP 400 Bad Request): the API rejected the request parameters; check start_date, "
+        "end_date and the API URL, and report it if they look right. Server said: "
         "invalid granularity",
         offline=False,
         arrange=lambda f: f.fail_next(
