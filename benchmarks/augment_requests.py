@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Augment request efficiency: requests, 429s and wall time of a backfill, then an incremental run.
+
+The fake API (a subprocess on 127.0.0.1) enforces a scaled-up rate limit (600 requests per
+minute, burst 20: 60x the real 10 per minute, so minutes become seconds). The tap, told the
+same rate, syncs all five Augment streams over 120 days; then, with the state it wrote, it
+runs again three days later (the same dates plus three new ones).
+
+Ground truth for "the minimum": the sandbox's deterministic dataset, read in-process. A
+per-day endpoint needs ceil(rows / max page size) requests per day (at least one); a
+windowed endpoint needs ceil(days / 90).
+
+Usage: ``python benchmarks/augment_requests.py [--augment-users 12] [--days 120]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _harness
+
+_harness.use_repo_venv()
+sys.path.insert(0, str(_harness.ROOT))
+
+from tap_ai_analytics.sandbox.augment import PAGE_SIZES  # noqa: E402
+from tap_ai_analytics.sandbox.data import Dataset  # noqa: E402
+
+PREFIX = "/analytics/v0/"
+#: endpoint → tap stream; "windowed" endpoints take 90-day ranges, the others one date.
+STREAMS = {
+    "dau-count": "augment_dau_count",
+    "daily-usage": "augment_daily_usage",
+    "dau": "augment_daily_active_users",
+    "user-activity": "augment_user_activity",
+    "daily-user-activity-by-editor-language": "augment_user_activity_by_editor_language",
+}
+WINDOWED = {"dau-count", "daily-usage"}
+MAX_RANGE_DAYS = 90
+WALL_TARGET = 1.10
+
+
+def minimum_requests(dataset: Dataset, first: dt.date, last: dt.date) -> dict[str, int]:
+    """The fewest requests that read every row of every endpoint for ``first..last``."""
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    data = dataset.augment
+    rows = {
+        "dau": lambda day: len(data.dau_items(day)),
+        "user-activity": lambda day: len(data.user_activity_items(day, day)),
+        "daily-user-activity-by-editor-language": lambda day: len(data.editor_language_items(day)),
+    }
+    result = {endpoint: math.ceil(len(days) / MAX_RANGE_DAYS) for endpoint in WINDOWED}
+    for endpoint, count in rows.items():
+        page = PAGE_SIZES[endpoint][1]  # the documented maximum page size
+        result[endpoint] = sum(max(1, math.ceil(count(day) / page)) for day in days)
+    return result
+
+
+def per_endpoint(log: list[dict]) -> collections.Counter[str]:
+    return collections.Counter(
+        entry["path"].removeprefix(PREFIX) for entry in log if entry["path"].startswith(PREFIX)
+    )
+
+
+def report_run(  # noqa: PLR0913
+    title: str,
+    run: _harness.Measured,
+    log: list[dict],
+    minimum: dict[str, int],
+    *,
+    target: dict[str, int],
+    target_label: str,
+) -> tuple[int, int, bool]:
+    counts = per_endpoint(log)
+    throttled = sum(1 for entry in log if entry["status"] == 429)
+    print(f"\n{title}")
+    print(f"  {'stream':<42} {'requests':>8} {'minimum':>8} {target_label:>12}")
+    ok = True
+    for endpoint, stream in STREAMS.items():
+        made, least, limit = counts[endpoint], minimum[endpoint], target[endpoint]
+        ok &= made <= limit
+        flag = "" if made <= limit else "  <-- over target"
+        print(f"  {stream:<42} {made:>8} {least:>8} {limit:>12}{flag}")
+    total, least = sum(counts.values()), sum(minimum.values())
+    print(f"  {'total':<42} {total:>8} {least:>8}")
+    print(f"  HTTP 429 received: {throttled}")
+    ordered = run.last_state_offset > run.last_record_offset
+    print(f"  final STATE after the last RECORD: {ordered}  ({run.records} records)")
+    return total, throttled, ok and ordered
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--augment-users", type=int, default=12, help="sandbox users (12)")
+    parser.add_argument("--days", type=int, default=120, help="days of the backfill (120)")
+    parser.add_argument("--new-days", type=int, default=3, help="new days at run 2 (3)")
+    parser.add_argument("--lookback-days", type=int, default=3, help="tap lookback_days (3)")
+    parser.add_argument("--rate", type=float, default=600, help="requests per minute (600)")
+    parser.add_argument("--burst", type=int, default=20, help="server burst (20)")
+    args = parser.parse_args()
+
+    sandbox_args = [
+        "--rate-limit-per-minute", str(args.rate),
+        "--rate-limit-burst", str(args.burst),
+        "--augment-users", str(args.augment_users),
+    ]  # fmt: skip
+    with _harness.sandbox(sandbox_args, logging=True) as sb, tempfile.TemporaryDirectory() as tmp:
+        today = dt.date.fromisoformat(sb.info["today"])
+        dataset = Dataset(today, augment_users=args.augment_users)
+        yesterday = today - dt.timedelta(days=1)
+        end = yesterday - dt.timedelta(days=args.new_days)
+        start = end - dt.timedelta(days=args.days - 1)
+        config = {
+            "augment_api_token": sb.info["augment_token"],
+            "augment_api_url": sb.url,
+            "augment_rate_limit_per_minute": args.rate,
+            "augment_rate_limit_burst": args.burst,
+            "lookback_days": args.lookback_days,
+            "start_date": start.isoformat(),
+            "end_date": end.isoformat(),
+        }
+        print(
+            f"Augment: {args.days} days {start}..{end}, {args.augment_users} users, "
+            f"fake API limit {args.rate:g}/min burst {args.burst}"
+        )
+
+        # -- 1. the backfill -------------------------------------------------------------
+        full = _harness.run_measured(_harness.tap_command(config, Path(tmp)))
+        full.check("the full sync")
+        log = sb.command("log")
+        minimum = minimum_requests(dataset, start, end)
+        requests, throttled, ok_full = report_run(
+            "Run 1: full sync", full, log, minimum, target=minimum, target_label="target"
+        )
+        floor = max(0, requests - args.burst) / (args.rate / 60)
+        times = [entry["time"] for entry in log]
+        span = max(times) - min(times) if times else 0.0
+        ratio = full.wall_seconds / floor if floor else float("inf")
+        print(
+            f"  wall time {full.wall_seconds:.1f} s (process start to exit; first to last "
+            f"request {span:.1f} s) vs floor (requests - burst) / rate = {floor:.1f} s: "
+            f"{ratio:.3f}x"
+        )
+
+        # -- 2. the incremental run, new_days later -------------------------------------
+        # Runs are hours apart in production; here wait until the API's bucket is full again.
+        time.sleep(args.burst / (args.rate / 60) + 0.5)
+        config.pop("end_date")
+        state = full.final_state
+        incremental = _harness.run_measured(_harness.tap_command(config, Path(tmp), state=state))
+        incremental.check("the incremental sync")
+        log2 = sb.command("log")
+        reread_from = end - dt.timedelta(days=args.lookback_days - 1)
+        minimum2 = minimum_requests(dataset, reread_from, yesterday)
+        _, throttled2, ok_incremental = report_run(
+            f"Run 2: incremental, {args.new_days} new days, lookback_days={args.lookback_days}",
+            incremental,
+            log2,
+            minimum2,
+            target=minimum2,
+            target_label="lookback+new",
+        )
+
+    print("\nTargets")
+    checks = [
+        (f"requests == minimum ({requests} vs {sum(minimum.values())})", ok_full),
+        (f"no 429 ({throttled} in run 1, {throttled2} in run 2)", throttled == throttled2 == 0),
+        (f"wall time <= {WALL_TARGET:.2f} x floor ({ratio:.3f}x)", ratio <= WALL_TARGET),
+        ("incremental: per-day <= pages of lookback + new days, windowed 1", ok_incremental),
+    ]
+    for label, ok in checks:
+        print(f"  {_harness.verdict(ok)}  {label}")
+    return 0 if all(ok for _, ok in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
