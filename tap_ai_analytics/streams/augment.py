@@ -8,7 +8,7 @@ import typing as t
 from singer_sdk import typing as th
 from singer_sdk.streams.rest import PageContext
 
-from tap_ai_analytics.dates import DateRange, years_before
+from tap_ai_analytics.dates import DateRange, parse_date, years_before
 from tap_ai_analytics.errors import DataError
 from tap_ai_analytics.schemas import AUGMENT_METRICS, augment_schema
 from tap_ai_analytics.streams.base import DateWindowStream
@@ -145,12 +145,7 @@ class AugmentStream(DateWindowStream):
         if not isinstance(row, dict):
             msg = f"Augment {self.path} for {window} sent a non-object row: {row!r:.100}"
             raise DataError(msg)
-        record: Record = {
-            "date": window.first.isoformat() if self.window_days == 1 else row.get("date")
-        }
-        if record["date"] is None:
-            msg = f"Augment {self.path} for {window} sent a row without a date."
-            raise DataError(msg)
+        record: Record = {"date": self.row_date(row, window).isoformat()}
         if "identity" in self.schema["properties"]:
             record.update(self.identity(row, window))
         for field in self.plain_fields:
@@ -161,6 +156,16 @@ class AugmentStream(DateWindowStream):
         if "extra_metrics" in self.schema["properties"]:
             record.update(self.flatten_metrics(row.get("metrics"), window))
         return record
+
+    def row_date(self, row: dict, window: DateRange) -> dt.date:
+        """The row's UTC date: the requested day, or the date a window's row names."""
+        if self.window_days == 1:
+            return window.first
+        try:
+            return parse_date(str(row["date"]))
+        except (KeyError, ValueError):
+            msg = f"Augment {self.path} for {window} sent a row without a YYYY-MM-DD date."
+            raise DataError(msg) from None
 
     def identity(self, row: dict, window: DateRange) -> Record:
         """The identity columns: the email, else the service account's name."""
