@@ -5,8 +5,9 @@ The fake API (a subprocess on 127.0.0.1) serves exactly N rows of the
 ``by_user_day_client_language`` report for its bench instance. The tap syncs one month (one
 window, one download) with its stdout drained by this script through a pipe; the raw
 baselines (``_raw_baseline.py``: stdlib ``csv`` over the streamed HTTP body, ``json.dumps``
-of each row) read the same report from the same kind of server. CPU is user+system time of
-each child alone (``os.wait4``); peak RSS is the child's ``ru_maxrss``.
+of each row, as the list ``csv.reader`` yields (the target's basis) or as an object) read
+the same report from the same kind of server. CPU is user+system time of each child alone
+(``os.wait4``); peak RSS is the child's ``ru_maxrss``. Exits 1 when a target is missed.
 
 Usage: ``python benchmarks/csv_throughput.py [--rows 1000000] [--small-rows 100000]``
 """
@@ -95,7 +96,10 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000, help="big report (1000000)")
     parser.add_argument("--small-rows", type=int, default=100_000, help="small report (100000)")
     parser.add_argument(
-        "--repeat", type=int, default=1, help="runs of each program; the least CPU counts (1)"
+        "--repeat",
+        type=int,
+        default=3,
+        help="rounds of runs, interleaved; each program's run with the least CPU counts (3)",
     )
     args = parser.parse_args()
 
@@ -106,21 +110,30 @@ def main() -> int:
         "tap": lambda: run_tap(args.rows),
         "tap (small)": lambda: run_tap(args.small_rows),
     }
-    runs: dict[str, _harness.Measured] = {}
-    for label, program in programs.items():
-        tries = [program() for _ in range(max(1, args.repeat))]
-        runs[label] = min(tries, key=lambda run: run.cpu_seconds)
+    # Rounds of one run of each program, so that load from other processes hits every
+    # program alike; each program's least-CPU run counts (noise only ever adds CPU).
+    tries: dict[str, list[_harness.Measured]] = {label: [] for label in programs}
+    for round_number in range(1, max(1, args.repeat) + 1):
+        print(f" round {round_number}", flush=True)
+        for label, program in programs.items():
+            run = program()
+            tries[label].append(run)
+            rows = args.small_rows if label == "tap (small)" else args.rows
+            print(describe(f"{label} {rows // 1000}k", run, rows), flush=True)
+    runs = {label: min(tries[label], key=lambda run: run.cpu_seconds) for label in tries}
+    print(" least CPU of each")
+    for label, run in runs.items():
         rows = args.small_rows if label == "tap (small)" else args.rows
-        print(describe(f"{label} {rows // 1000}k", runs[label], rows), flush=True)
+        print(describe(f"{label} {rows // 1000}k", run, rows))
 
     objects, lists = runs["raw baseline (objects)"], runs["raw baseline (lists)"]
     big, small = runs["tap"], runs["tap (small)"]
-    ratio = big.cpu_seconds / objects.cpu_seconds
-    ratio_lists = big.cpu_seconds / lists.cpu_seconds
+    ratio = big.cpu_seconds / lists.cpu_seconds
+    ratio_objects = big.cpu_seconds / objects.cpu_seconds
     growth = big.peak_rss_mb - small.peak_rss_mb
     per_record_us = (big.cpu_seconds - small.cpu_seconds) / (args.rows - args.small_rows) * 1e6
-    print(f"\n  tap CPU / raw baseline (objects) CPU: {ratio:.2f}x")
-    print(f"  tap CPU / raw baseline (lists) CPU:   {ratio_lists:.2f}x  (information)")
+    print(f"\n  tap CPU / raw baseline (lists) CPU:   {ratio:.2f}x  (the target)")
+    print(f"  tap CPU / raw baseline (objects) CPU: {ratio_objects:.2f}x")
     print(f"  tap CPU per record (big - small): {per_record_us:.1f} us")
     print(
         f"  tap peak RSS: {small.peak_rss_mb:.1f} MB at {args.small_rows} rows, "
@@ -128,7 +141,11 @@ def main() -> int:
     )
     print("\nTargets (every record written, final STATE after the last RECORD: checked)")
     checks = [
-        (f"CPU <= {CPU_TARGET:.1f} x raw baseline ({ratio:.2f}x)", ratio <= CPU_TARGET),
+        (f"CPU <= {CPU_TARGET:.1f} x raw baseline, lists ({ratio:.2f}x)", ratio <= CPU_TARGET),
+        (
+            f"CPU <= {CPU_TARGET:.1f} x raw baseline, objects ({ratio_objects:.2f}x)",
+            ratio_objects <= CPU_TARGET,
+        ),
         (
             f"peak RSS <= {RSS_TARGET_MB:.0f} MB ({big.peak_rss_mb:.1f} MB)",
             big.peak_rss_mb <= RSS_TARGET_MB,

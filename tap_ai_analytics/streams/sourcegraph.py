@@ -16,7 +16,7 @@ from tap_ai_analytics.client import AnalyticsHTTPStream
 from tap_ai_analytics.csvreport import read_report
 from tap_ai_analytics.dates import DateRange, month_start, next_month_start
 from tap_ai_analytics.errors import APIRequestError
-from tap_ai_analytics.output import lean_record_messages
+from tap_ai_analytics.output import lean_write_record_message
 from tap_ai_analytics.schemas import (
     CLIENT_NAME,
     LANGUAGE,
@@ -87,8 +87,9 @@ class SourcegraphStream(AnalyticsHTTPStream):
     # CSV values are cast by the parser; the SDK's per-record type conformance would
     # only repeat that work for millions of rows.
     TYPE_CONFORMANCE_LEVEL = AnalyticsHTTPStream.TYPE_CONFORMANCE_LEVEL.NONE
-    # Likewise the selection mask and stream maps are resolved once per stream, not per row.
-    _generate_record_messages = lean_record_messages
+    # Likewise the selection mask and stream maps are resolved once per stream, not per
+    # row, and RECORD messages are encoded without a message object per row.
+    _write_record_message = lean_write_record_message
 
     def __init__(self, tap: Tap, settings: Settings, *, access: InstanceAccess) -> None:
         """Create the stream; its key and schema follow from its declared columns.
@@ -102,6 +103,22 @@ class SourcegraphStream(AnalyticsHTTPStream):
         self.primary_keys = ("instance_url", *(column.field for column in self.key_columns))
         self.access = access
         access.streams.append(self)
+
+    def generate_child_contexts(
+        self, record: Record, context: Context | None
+    ) -> Iterable[Context | None]:
+        """No child contexts without child streams (the SDK makes one per record).
+
+        Args:
+            record: The record.
+            context: The partition context.
+
+        Returns:
+            The child contexts: none when the stream has no child streams.
+        """
+        if not self.child_streams:
+            return ()
+        return super().generate_child_contexts(record, context)
 
     @property
     def vendor(self) -> SourcegraphSettings:
