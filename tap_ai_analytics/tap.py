@@ -15,16 +15,17 @@ import simplejson
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
-from singer_sdk.streams.rest import HTTPRequest
+from singer_sdk.streams.rest import PageContext
 from singer_sdk.tap_base import CliTestOptionValue
 
+from tap_ai_analytics.dates import DateRange
 from tap_ai_analytics.errors import ConfigError, TapError, redact
 from tap_ai_analytics.output import BufferedMsgSpecWriter
 from tap_ai_analytics.pacing import RateLimiter
 from tap_ai_analytics.settings import CONFIG_SCHEMA, Settings
 from tap_ai_analytics.state import NOT_A_STATE, check_state
 from tap_ai_analytics.streams import AUGMENT_STREAMS, SOURCEGRAPH_STREAMS, STREAM_NAMES
-from tap_ai_analytics.streams.augment import AugmentDauCountStream
+from tap_ai_analytics.streams.augment import AugmentDauCountStream, AugmentPage
 from tap_ai_analytics.streams.sourcegraph import InstanceAccess, SourcegraphUsageByUserStream
 
 if t.TYPE_CHECKING:
@@ -159,27 +160,15 @@ class TapAIAnalytics(Tap):
         streams = self.streams
         augment = streams.get(AugmentDauCountStream.name)
         if isinstance(augment, AugmentDauCountStream):
-            yesterday = (self.settings.today - dt.timedelta(days=1)).isoformat()
-            request = HTTPRequest(
-                url=augment.get_url(None),
-                params={"start_date": yesterday, "end_date": yesterday},
-                headers=augment.http_headers,
-            )
+            yesterday = self.settings.today - dt.timedelta(days=1)
+            page = PageContext(None, AugmentPage(DateRange(yesterday, yesterday)))
+            request = augment.get_http_request(page=page)
             checks.append(("augment", functools.partial(augment.fetch_json, request)))
         sourcegraph = streams.get(SourcegraphUsageByUserStream.name)
         if isinstance(sourcegraph, SourcegraphUsageByUserStream):
-            today = self.settings.today.isoformat()
+            today = DateRange(self.settings.today, self.settings.today)
             for context in sourcegraph.partitions:
-                request = HTTPRequest(
-                    url=sourcegraph.get_url(context),
-                    params={
-                        "instanceURL": context["instance_url"],
-                        "granularity": "by_user",
-                        "startDate": today,
-                        "endDate": today,
-                    },
-                    headers=sourcegraph.http_headers,
-                )
+                request = sourcegraph.report_request(context, today)
                 label = f"sourcegraph {context['instance_url']}"
                 checks.append((label, functools.partial(sourcegraph.fetch_text, request)))
         return checks
@@ -194,7 +183,7 @@ def main() -> None:
             logger.error("Invalid configuration: %s", error)  # noqa: TRY400
         sys.exit(1)
     except TapError as exc:
-        # Messages are built redacted; redact again in case a server echoed a credential.
+        # Messages are built with secrets redacted; also mask any quoted bearer credential.
         logger.error("%s", redact(str(exc), ()))  # noqa: TRY400 - no traceback for user errors
         sys.exit(1)
     except (json.JSONDecodeError, simplejson.JSONDecodeError) as exc:

@@ -158,17 +158,21 @@ class SourcegraphStream(AnalyticsHTTPStream):
             params |= {"startDate": window.first.isoformat(), "endDate": window.last.isoformat()}
         return params
 
+    def report_request(self, context: Context, window: DateRange | None) -> HTTPRequest:
+        """The request for one instance's report (over ``window``, if any)."""
+        return HTTPRequest(
+            url=self.get_url(context),
+            params={"instanceURL": context["instance_url"], **self.report_params(window)},
+            headers=self.http_headers,
+        )
+
     def report_records(self, context: Context, window: DateRange | None) -> Iterator[Record]:
         """Download one report to a temporary file, then yield its typed records.
 
         The download is retried as a whole, so a body cut short is never parsed.
         """
         instance = context["instance_url"]
-        request = HTTPRequest(
-            url=self.get_url(context),
-            params={"instanceURL": instance, **self.report_params(window)},
-            headers=self.http_headers,
-        )
+        request = self.report_request(context, window)
         where = f"Sourcegraph {self.granularity or self.name} report for {instance}"
         if window is not None:
             where += f" {window}"
