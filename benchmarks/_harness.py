@@ -73,14 +73,14 @@ def sandbox(args: Sequence[str], *, logging: bool = False) -> Iterator[SandboxPr
     """Start the sandbox API as a subprocess and stop it (by its pid) on exit.
 
     Args:
-        args: Command-line options of ``python -m tap_ai_analytics.sandbox``.
+        args: Command-line options of ``python -m sandbox``.
         logging: Start ``_logging_sandbox.py`` (the same server, plus a request log
             readable over stdin/stdout) instead of the plain CLI.
     """
     if logging:
         command = [sys.executable, str(Path(__file__).with_name("_logging_sandbox.py")), *args]
     else:
-        command = [sys.executable, "-m", "tap_ai_analytics.sandbox", *args]
+        command = [sys.executable, "-m", "sandbox", *args]
     proc = subprocess.Popen(
         command,
         stdin=subprocess.PIPE,

@@ -1,6 +1,6 @@
 """The sandbox API as a process, plus its request log on demand (for the benchmarks).
 
-Same server and options as ``python -m tap_ai_analytics.sandbox``. It prints one JSON
+Same server and options as ``python -m sandbox``. It prints one JSON
 line when it is serving; then each line read on stdin is a command answered with one
 JSON line on stdout:
 
@@ -19,7 +19,7 @@ import json
 import signal
 import sys
 
-from tap_ai_analytics.sandbox import Sandbox
+from sandbox import Sandbox
 
 
 def main() -> int:

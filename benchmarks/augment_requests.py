@@ -31,8 +31,8 @@ import _harness
 _harness.use_repo_venv()
 sys.path.insert(0, str(_harness.ROOT))
 
-from tap_ai_analytics.sandbox.augment import PAGE_SIZES  # noqa: E402
-from tap_ai_analytics.sandbox.data import Dataset  # noqa: E402
+from sandbox.augment import PAGE_SIZES  # noqa: E402
+from sandbox.data import Dataset  # noqa: E402
 
 PREFIX = "/analytics/v0/"
 #: endpoint → tap stream; "windowed" endpoints take 90-day ranges, the others one date.

@@ -75,7 +75,7 @@ class SandboxProcess:
         command = [
             str(self._python),
             "-m",
-            "tap_ai_analytics.sandbox",
+            "sandbox",
             "--port",
             "0",
             "--rate-limit-per-minute",
@@ -234,7 +234,7 @@ def run_demo() -> None:
     _bootstrap.say("sandbox stopped")
 
     code = subprocess.call(
-        [str(python), "-m", "tap_ai_analytics.demo", _rel(DATABASE), "--chart", _rel(CHART)],
+        [str(python), _rel(ROOT / "demo" / "report.py"), _rel(DATABASE), "--chart", _rel(CHART)],
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
     )

@@ -12,7 +12,7 @@ from collections import defaultdict
 
 import pytest
 
-from tap_ai_analytics.sandbox import Sandbox
+from sandbox import Sandbox
 from tap_ai_analytics.tap import TapAIAnalytics
 
 #: The date every deterministic test treats as today (UTC).

@@ -2,7 +2,7 @@
 
 The reliability suites (``test_faults_e2e``, ``test_crash_resume``, ``test_bad_input``,
 ``test_secrets``, ``test_connection_check``) run ``python -m tap_ai_analytics`` exactly as a
-user or Meltano would, against a :class:`~tap_ai_analytics.sandbox.Sandbox` started in the
+user or Meltano would, against a :class:`~sandbox.Sandbox` started in the
 test process, and judge what the process wrote:
 
 * :func:`run_tap` runs the CLI to completion; :class:`KillableTap` runs it and sends it a
@@ -43,7 +43,7 @@ if t.TYPE_CHECKING:
 
     from typing_extensions import Self
 
-    from tap_ai_analytics.sandbox import Faults, Sandbox
+    from sandbox import Faults, Sandbox
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TAP_COMMAND = (sys.executable, "-m", "tap_ai_analytics")

@@ -156,7 +156,7 @@ def test_windowed_streams_use_at_most_90_day_windows(sandbox):
 
 
 def test_pagination_resends_the_same_dates_with_each_cursor(frozen_today):
-    from tap_ai_analytics.sandbox import Sandbox
+    from sandbox import Sandbox
 
     with Sandbox(today=frozen_today, augment_users=600) as sb:
         busiest = max(range(1, 8), key=lambda n: sb.data.augment.dau_count(TODAY - dt.timedelta(n)))
@@ -177,7 +177,7 @@ def test_pagination_resends_the_same_dates_with_each_cursor(frozen_today):
 
 @pytest.mark.parametrize("style", ["empty", "null", "absent"])
 def test_final_cursor_styles_end_pagination(frozen_today, style):
-    from tap_ai_analytics.sandbox import Sandbox
+    from sandbox import Sandbox
 
     with Sandbox(today=frozen_today, augment_users=120) as sb:
         sb.faults.final_cursor = style

@@ -16,8 +16,8 @@ import typing as t
 
 import pytest
 
+from sandbox import Sandbox
 from tap_ai_analytics.dates import years_before
-from tap_ai_analytics.sandbox import Sandbox
 from tests.e2e import (
     AUGMENT_PATHS,
     REPORT_PATH,
@@ -33,7 +33,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-    from tap_ai_analytics.sandbox import Faults
+    from sandbox import Faults
 
 TODAY = utc_today()
 FIRST = TODAY - dt.timedelta(days=3)

@@ -12,14 +12,14 @@ import typing as t
 
 import pytest
 
-from tap_ai_analytics.sandbox import Sandbox
+from sandbox import Sandbox
 from tests.e2e import AUGMENT_PATHS, REPORT_PATH, e2e_config, run_tap, strip_log_prefix, utc_today
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from tap_ai_analytics.sandbox import RequestRecord
+    from sandbox import RequestRecord
 
 TODAY = utc_today()
 DAU_COUNT = AUGMENT_PATHS["augment_dau_count"]

@@ -8,7 +8,7 @@ import typing as t
 import pytest
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
-from tap_ai_analytics.sandbox import Sandbox
+from sandbox import Sandbox
 from tap_ai_analytics.tap import TapAIAnalytics
 
 # The standard suite builds its test class at import time from a config, so this module

@@ -18,7 +18,7 @@ import typing as t
 
 import pytest
 
-from tap_ai_analytics.sandbox import Sandbox
+from sandbox import Sandbox
 from tests.conftest import bookmark_of
 from tests.e2e import (
     AUGMENT_STREAMS,

@@ -15,7 +15,7 @@ import typing as t
 
 import pytest
 
-from tap_ai_analytics.sandbox import Faults, Sandbox
+from sandbox import Faults, Sandbox
 from tests.conftest import bookmark_of
 from tests.e2e import (
     AUGMENT_PATHS,
@@ -35,7 +35,7 @@ from tests.e2e import (
 if t.TYPE_CHECKING:
     from pathlib import Path
 
-    from tap_ai_analytics.sandbox import RequestRecord
+    from sandbox import RequestRecord
 
 DAU = AUGMENT_PATHS["augment_daily_active_users"]
 USAGE = AUGMENT_PATHS["augment_daily_usage"]

@@ -26,7 +26,7 @@ from tap_ai_analytics.tap import TapAIAnalytics
 from tests.conftest import days_before, run_sync, sourcegraph_config
 
 if t.TYPE_CHECKING:
-    from tap_ai_analytics.sandbox import Sandbox
+    from sandbox import Sandbox
 
 STREAM = "sourcegraph_usage_by_user_day_client_language"
 CSV = [

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tap_ai_analytics.sandbox import Faults, Sandbox
-from tap_ai_analytics.sandbox.augment_data import AUGMENT_METRIC_KEYS
-from tap_ai_analytics.sandbox.sourcegraph_data import SOURCEGRAPH_COLUMNS
+from sandbox import Faults, Sandbox
+from sandbox.augment_data import AUGMENT_METRIC_KEYS
+from sandbox.sourcegraph_data import SOURCEGRAPH_COLUMNS
 
 TODAY = dt.date(2025, 10, 21)
 YESTERDAY = TODAY - dt.timedelta(days=1)
@@ -913,7 +913,7 @@ def test_cli_prints_ready_line_and_exits_cleanly():
     command = [
         sys.executable,
         "-m",
-        "tap_ai_analytics.sandbox",
+        "sandbox",
         "--port",
         "0",
         "--augment-users",

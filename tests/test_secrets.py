@@ -17,7 +17,7 @@ import typing as t
 
 import pytest
 
-from tap_ai_analytics.sandbox import Sandbox
+from sandbox import Sandbox
 from tests.e2e import (
     AUGMENT_PATHS,
     REPORT_PATH,
@@ -30,7 +30,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-    from tap_ai_analytics.sandbox import Faults
+    from sandbox import Faults
 
 #: Every token in this module contains the marker, so any slice of one is easy to find.
 MARKER = "Zq7xK"

@@ -11,8 +11,8 @@ import sys
 import pytest
 import requests
 
+from sandbox import Sandbox
 from tap_ai_analytics import sourcegraph_tokens as tokens
-from tap_ai_analytics.sandbox import Sandbox
 
 REPORT = "/api/reports/by-user-client-date"
 

@@ -1,6 +1,6 @@
 """Summarise a DuckDB warehouse loaded by the demo, and chart daily usage.
 
-``python -m tap_ai_analytics.demo output/demo.duckdb --chart output/demo.png`` prints rows per
+``python demo/report.py output/demo.duckdb --chart output/demo.png`` prints rows per
 table, the last date each stream reached, the top editors and languages, and daily active users
 for the last two weeks; ``--chart`` also writes a PNG of daily active users and accepted
 completions over time. The tables are the ones target-duckdb creates from this tap's streams;
@@ -333,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success, 1 if the warehouse is missing or has no tables of this tap.
     """
     parser = argparse.ArgumentParser(
-        prog="python -m tap_ai_analytics.demo", description=__doc__.split("\n\n")[0]
+        prog="python demo/report.py", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("database", type=Path, help="DuckDB file written by target-duckdb")
     parser.add_argument("--schema", default=DEFAULT_SCHEMA, help="schema (default: %(default)s)")

@@ -1,4 +1,4 @@
-"""Run the sandbox as a process: ``python -m tap_ai_analytics.sandbox``.
+"""Run the sandbox as a process: ``python -m sandbox``.
 
 Prints one JSON line (URL, tokens, instances, cookie) once it is serving, then serves until
 SIGTERM or SIGINT and exits 0.
@@ -23,7 +23,7 @@ if t.TYPE_CHECKING:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m tap_ai_analytics.sandbox",
+        prog="python -m sandbox",
         description="Fake Augment and Sourcegraph Analytics APIs on a local port.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind")

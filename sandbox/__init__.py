@@ -2,7 +2,7 @@
 
 Standard library only. Typical use::
 
-    from tap_ai_analytics.sandbox import Sandbox
+    from sandbox import Sandbox
 
     with Sandbox() as sb:
         ...  # point the tap at sb.url with sb.augment_token / sb.sourcegraph_token
