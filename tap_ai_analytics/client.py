@@ -55,6 +55,7 @@ PERMANENT_FAILURE_ATTEMPTS = 2
 _NO_SUCH_HOST = frozenset(
     code for code in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)) if code is not None
 )
+_MARKUP_START = re.compile(rb"\s*<")  # matched in place: no copy of a large body
 _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 
 RETRIED_EXCEPTIONS = (
@@ -284,8 +285,8 @@ def _not_data(body: object, records_key: str) -> str:
 
 def _is_html(response: requests.Response) -> bool:
     content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    return content_type in {"text/html", "application/xhtml+xml"} or (
-        response.content.lstrip()[:1] == b"<"
+    return content_type in {"text/html", "application/xhtml+xml"} or bool(
+        _MARKUP_START.match(response.content)
     )
 
 
