@@ -120,8 +120,8 @@ def describe_exception(exc: BaseException) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class ConnectionFailure:
-    """Why a request got no (complete) response, and whether retrying can help.
+class RequestFailure:
+    """Why a request failed, and whether retrying can help.
 
     Attributes:
         cause: What happened, naming the host (``DNS resolution failed for ...``).
@@ -136,7 +136,7 @@ class ConnectionFailure:
     permanent: bool = False
 
 
-def connection_failure(exc: BaseException) -> ConnectionFailure:  # noqa: PLR0911 - one per cause
+def connection_failure(exc: BaseException) -> RequestFailure:  # noqa: PLR0911 - one per cause
     """Classify a failed request from the exceptions requests and urllib3 wrap inside it.
 
     Args:
@@ -151,22 +151,22 @@ def connection_failure(exc: BaseException) -> ConnectionFailure:  # noqa: PLR091
     gai = _first(chain, socket.gaierror)
     if gai is not None:
         if gai.errno in _NO_SUCH_HOST:
-            return ConnectionFailure(
+            return RequestFailure(
                 f"DNS resolution failed for {host} (no such host)", fix_url, permanent=True
             )
-        return ConnectionFailure(
+        return RequestFailure(
             f"DNS resolution failed for {host} ({gai.strerror or gai})",
             "check the network connection and DNS",
         )
     if _first(chain, ConnectionRefusedError) is not None:
-        return ConnectionFailure(
+        return RequestFailure(
             f"connection refused by {host}",
             "check that the server is up and that the API URL setting has the right host and port",
         )
     certificate = _first(chain, ssl.SSLCertVerificationError)
     if certificate is not None:
         reason = certificate.verify_message or certificate.reason or "untrusted certificate"
-        return ConnectionFailure(
+        return RequestFailure(
             f"TLS certificate verification failed for {host}: {reason}",
             f"{fix_url}; a proxy that intercepts TLS needs its CA certificate trusted",
             permanent=True,
@@ -174,27 +174,25 @@ def connection_failure(exc: BaseException) -> ConnectionFailure:  # noqa: PLR091
     tls = _first(chain, ssl.SSLError)
     if tls is not None or isinstance(exc, requests.exceptions.SSLError):
         detail = (tls.reason or tls.strerror) if tls is not None else None
-        return ConnectionFailure(f"TLS error with {host}: {detail or exc}", fix_url)
+        return RequestFailure(f"TLS error with {host}: {detail or exc}", fix_url)
     if _is_connect_timeout(chain):
-        return ConnectionFailure(
+        return RequestFailure(
             f"timed out connecting to {host}", "check the network connection and any firewall"
         )
     if isinstance(exc, requests.exceptions.Timeout) or _is_read_timeout(chain):
-        return ConnectionFailure(
+        return RequestFailure(
             f"timed out waiting for {host} to answer",
             "raise request_timeout_seconds if the server is just slow",
         )
     if isinstance(exc, (requests.exceptions.ChunkedEncodingError, ConnectionResetError)) or (
         _first(chain, ConnectionResetError) is not None
     ):
-        return ConnectionFailure(f"connection to {host} dropped before the response was complete")
+        return RequestFailure(f"connection to {host} dropped before the response was complete")
     if isinstance(exc, requests.exceptions.ConnectionError):
         innermost = chain[-1]
         detail = innermost.strerror if isinstance(innermost, OSError) else None
-        return ConnectionFailure(
-            f"connection to {host} failed ({detail or type(innermost).__name__})"
-        )
-    return ConnectionFailure(type(exc).__name__)
+        return RequestFailure(f"connection to {host} failed ({detail or type(innermost).__name__})")
+    return RequestFailure(type(exc).__name__)
 
 
 def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
@@ -469,7 +467,7 @@ class AnalyticsHTTPStream(RESTStream):
     def request_decorator(self, func: Callable[..., _T]) -> Callable[..., _T]:
         """Pace every attempt, retry transient failures, explain exhausted retries.
 
-        A failure retrying cannot fix (see :class:`ConnectionFailure`) gives up after
+        A failure retrying cannot fix (see :class:`RequestFailure`) gives up after
         :data:`PERMANENT_FAILURE_ATTEMPTS` instead of the whole budget.
 
         Args:
@@ -502,7 +500,7 @@ class AnalyticsHTTPStream(RESTStream):
                 return t.cast("_T", retried(*args, **kwargs))
             except RETRIED_EXCEPTIONS as exc:
                 failure = (
-                    ConnectionFailure(str(exc))
+                    RequestFailure(str(exc))
                     if isinstance(exc, RetriableAPIError)
                     else connection_failure(exc)
                 )
@@ -510,7 +508,7 @@ class AnalyticsHTTPStream(RESTStream):
 
         return call
 
-    def retries_exhausted(self, attempts: int, failure: ConnectionFailure) -> RetriesExhaustedError:
+    def retries_exhausted(self, attempts: int, failure: RequestFailure) -> RetriesExhaustedError:
         """The final error of a request that kept failing.
 
         Args:
@@ -618,11 +616,11 @@ class AnalyticsHTTPStream(RESTStream):
 
         def attempt() -> t.Any:
             response = self._send(request)
-            if _is_html(response):
-                raise self.html_page_error(response)
             try:
                 body = response.json()
             except ValueError:
+                if _is_html(response):  # (JSON labelled text/html is still JSON)
+                    raise self.html_page_error(response) from None
                 problem = "is not valid JSON"
             else:
                 problem = "" if records_key is None else _not_data(body, records_key)

@@ -172,3 +172,10 @@ def resolution_failure(cause: socket.gaierror) -> Exception:
     error = urllib3.exceptions.NameResolutionError("api.example.com", connection, cause)
     error.__cause__ = cause
     return wrapped(error, requests.exceptions.ConnectionError)
+
+
+@pytest.mark.usefixtures("frozen_today")
+def test_json_data_labelled_as_html_is_still_data():
+    body = '{"users": [], "pagination": {"has_more": false}}'
+    with serve_text(body, content_type="text/html") as url:
+        assert fetch_users(url) == {"users": [], "pagination": {"has_more": False}}
