@@ -172,6 +172,24 @@ def test_an_html_login_page_fails_at_once(tmp_path: Path):
         assert_state_follows_delivery(sb, first, last, run, failed="augment_daily_usage")
 
 
+def test_the_connection_check_recognises_a_login_page(tmp_path: Path):
+    """``--test`` against a proxy's login page fails its check at once, saying so.
+
+    Proves: one request, a non-zero exit, and the Augment check's verdict says it got an
+    HTML page and asks about a proxy or login page (a 200 used to pass the check).
+    """
+    with Sandbox(today=TODAY) as sb:
+        sb.faults.bad_ok_body_next(50, "html_page", path_prefix=DAU_COUNT)
+        config = e2e_config(sb, TODAY - dt.timedelta(days=3), TODAY - dt.timedelta(days=2))
+        run = run_tap(tmp_path, config, args=["--test"])
+        assert run.returncode != 0, run.explain()
+        assert "Traceback" not in run.stderr
+        (verdict,) = [line for line in run.stderr_lines if "augment: FAILED" in line]
+        assert "got an HTML page" in verdict, verdict
+        assert "a proxy or login page?" in verdict
+        assert len([r for r in sb.requests if r.path == DAU_COUNT]) == 1
+
+
 # -- connection failures ------------------------------------------------------------------
 
 
@@ -360,7 +378,7 @@ def test_a_target_that_stops_reading_ends_the_run_in_one_line(tmp_path: Path):
     """
     first, last = TODAY - dt.timedelta(days=4), TODAY - dt.timedelta(days=2)
     with Sandbox(today=TODAY) as sb:
-        sb.faults.slow_body_next(1, delay_seconds=0.5)
+        sb.faults.slow_body_next(1, delay_seconds=1.5)  # time for the reader to hang up
         config = write_json(tmp_path / "config.json", e2e_config(sb, first, last))
         stderr_path = tmp_path / "stderr.txt"
         with (
