@@ -10,7 +10,8 @@ Two pieces, each replacing per-record work whose answer does not change per reco
   message (STATE, SCHEMA, ...) first writes the pending records and is then flushed,
   so a STATE never reaches the target before the records it covers; pending
   records are also written at exit. A killed run loses at most the records written
-  after the last STATE, which the next run reads again from that STATE.
+  after the last STATE, which the next run reads again from that STATE. A target that
+  stops reading (a broken pipe) ends the run with :class:`TargetStoppedReadingError`.
 * :func:`lean_write_record_message` is ``Stream._write_record_message`` with the
   selection mask and stream maps resolved once per stream instead of once per record,
   and no ``RecordMessage`` object, generator or tap dispatch per record: the line is
