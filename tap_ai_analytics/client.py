@@ -55,6 +55,7 @@ PERMANENT_FAILURE_ATTEMPTS = 2
 _NO_SUCH_HOST = frozenset(
     code for code in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)) if code is not None
 )
+_CHECK_URL = "check the API URL setting"
 _MARKUP_START = re.compile(rb"\s*<")  # matched in place: no copy of a large body
 _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 
@@ -147,17 +148,9 @@ def connection_failure(exc: BaseException) -> RequestFailure:  # noqa: PLR0911 -
     """
     chain = list(_exception_chain(exc))
     host = _failed_host(chain)
-    fix_url = "check the API URL setting"
-    gai = _first(chain, socket.gaierror)
-    if gai is not None:
-        if gai.errno in _NO_SUCH_HOST:
-            return RequestFailure(
-                f"DNS resolution failed for {host} (no such host)", fix_url, permanent=True
-            )
-        return RequestFailure(
-            f"DNS resolution failed for {host} ({gai.strerror or gai})",
-            "check the network connection and DNS",
-        )
+    dns = _dns_failure(chain, host)
+    if dns is not None:
+        return dns
     if _first(chain, ConnectionRefusedError) is not None:
         return RequestFailure(
             f"connection refused by {host}",
@@ -168,13 +161,13 @@ def connection_failure(exc: BaseException) -> RequestFailure:  # noqa: PLR0911 -
         reason = certificate.verify_message or certificate.reason or "untrusted certificate"
         return RequestFailure(
             f"TLS certificate verification failed for {host}: {reason}",
-            f"{fix_url}; a proxy that intercepts TLS needs its CA certificate trusted",
+            f"{_CHECK_URL}; a proxy that intercepts TLS needs its CA certificate trusted",
             permanent=True,
         )
     tls = _first(chain, ssl.SSLError)
     if tls is not None or isinstance(exc, requests.exceptions.SSLError):
         detail = (tls.reason or tls.strerror) if tls is not None else None
-        return RequestFailure(f"TLS error with {host}: {detail or exc}", fix_url)
+        return RequestFailure(f"TLS error with {host}: {detail or exc}", _CHECK_URL)
     if _is_connect_timeout(chain):
         return RequestFailure(
             f"timed out connecting to {host}", "check the network connection and any firewall"
@@ -193,6 +186,23 @@ def connection_failure(exc: BaseException) -> RequestFailure:  # noqa: PLR0911 -
         detail = innermost.strerror if isinstance(innermost, OSError) else None
         return RequestFailure(f"connection to {host} failed ({detail or type(innermost).__name__})")
     return RequestFailure(type(exc).__name__)
+
+
+def _dns_failure(chain: list[BaseException], host: str) -> RequestFailure | None:
+    """The failure to resolve ``host``, if that is what happened."""
+    gai = _first(chain, socket.gaierror)
+    if gai is not None and gai.errno in _NO_SUCH_HOST:
+        return RequestFailure(
+            f"DNS resolution failed for {host} (no such host)", _CHECK_URL, permanent=True
+        )
+    if gai is not None:  # EAI_AGAIN and the like: the resolver may answer later
+        return RequestFailure(
+            f"DNS resolution failed for {host} ({gai.strerror or gai})",
+            "check the network connection and DNS",
+        )
+    if _first(chain, urllib3.exceptions.NameResolutionError) is not None:  # cause unknown
+        return RequestFailure(f"DNS resolution failed for {host}", _CHECK_URL)
+    return None
 
 
 def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
