@@ -104,7 +104,8 @@ class AugmentStream(DateWindowStream):
         page = AugmentPage(window)
         seen_cursors: set[str] = set()
         while True:
-            body = self.fetch_json(self.get_http_request(page=PageContext(context, page)))
+            request = self.get_http_request(page=PageContext(context, page))
+            body = self.fetch_json(request, records_key=self.records_key)
             if not isinstance(body, dict):
                 msg = f"Augment {self.path} returned {type(body).__name__}, not a JSON object."
                 raise DataError(msg)
