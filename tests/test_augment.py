@@ -228,7 +228,10 @@ def test_state_is_emitted_after_each_completed_date(sandbox):
 
 
 def test_incremental_run_requests_only_lookback_plus_new_days(sandbox):
-    config = augment_config(sandbox, start_date=days_before(30), lookback_days=3)
+    # A full lookback every run: lookback_days re-reads exactly that many dates.
+    config = augment_config(
+        sandbox, start_date=days_before(30), lookback_days=3, full_lookback_every_days=0
+    )
     first = run_sync(config)
     assert first.bookmark("augment_daily_active_users") == YESTERDAY.isoformat()
     sandbox.reset_log()
