@@ -356,12 +356,16 @@ class AugmentActivity:
 
     def progress(self, stream: AugmentStream, dates_done: int, logger: logging.Logger) -> None:
         """Log progress when the last progress line is a minute old."""
-        now = self.clock()
-        if now - self._last_progress < PROGRESS_INTERVAL_SECONDS:
-            return
-        self._last_progress = now
         plan = self.plans.get(stream.name)
-        total = plan.dates.days if plan and plan.dates else 0
+        now = self.clock()
+        if (
+            plan is None
+            or plan.dates is None
+            or now - self._last_progress < PROGRESS_INTERVAL_SECONDS
+        ):
+            return  # (no plan: the daily totals are being read for the plan)
+        self._last_progress = now
+        total = plan.dates.days
         done = self.requests_done
         planned = max(self.planned_requests, done)
         logger.info(
