@@ -112,6 +112,8 @@ class StreamPlan:
     empty_days: int = 0
     unchanged_days: int = 0
     requested_days: int = 0
+    #: Rows per active user the estimate assumed (the editor/language breakdown).
+    rows_per_user: float = 1.0
 
     def describe(self) -> str:
         """The plan in words."""
@@ -153,6 +155,7 @@ class AugmentActivity:
         self.planned_requests = 0
         self.prepared = False
         self._requests_before = 0
+        self._sent_before_streams: dict[str, int] = {}
         self._last_progress = 0.0
 
     def register(self, stream: AugmentStream) -> None:
@@ -270,6 +273,7 @@ class AugmentActivity:
             ]
             self._read_totals(covering(spans), logger)
         totals_requests = self.requests_done
+        self._sent_before_streams = {s.name: s.requests_sent for s in self.streams}
         for stream in selected:
             self.plans[stream.name] = self._plan(stream, ranges[stream.name])
         self.planned_requests = totals_requests + sum(p.requests for p in self.plans.values())
@@ -281,6 +285,7 @@ class AugmentActivity:
         if dates is None:
             return plan
         windows = list(stream.windows(dates))
+        plan.rows_per_user = learned_rows_per_user(stream.get_context_state(None))
         if stream.rows_per_day is None:
             cached = all(self.cached_rows(stream, window) is not None for window in windows)
             plan.requests = plan.least_requests = 0 if cached else len(windows)
@@ -339,18 +344,37 @@ class AugmentActivity:
         plan = self.plans.get(stream.name)
         if plan is None or plan.dates is None:
             return
-        left = max(0, self.planned_requests - self.requests_done)
+        left = self.requests_left()
         logger.info(
-            "%s: %s (%d days): %s, about %s; run: %d of %d planned requests done, about %s left.",
+            "%s: %s (%d days): %s, about %s; run: %d requests done, about %d (%s) left.",
             stream.name,
             plan.dates,
             plan.dates.days,
             plan.describe(),
             self._eta(plan.requests, from_start=False),
             self.requests_done,
-            self.planned_requests,
+            left,
             self._eta(left, from_start=False),
         )
+
+    def requests_left(self) -> int:
+        """The planned requests not sent yet, the breakdown's re-estimated as it is read.
+
+        The editor/language breakdown's estimate assumed a number of rows per active user;
+        once this run has read some of its days, the rest is scaled by what it saw.
+        """
+        left = 0
+        for stream in self.streams:
+            plan = self.plans.get(stream.name)
+            if plan is None:
+                continue
+            sent = stream.requests_sent - self._sent_before_streams.get(stream.name, 0)
+            remaining = max(0, plan.requests - sent)
+            seen = stream.rows_per_user_seen
+            if stream.rows_per_day == "user_combos" and seen is not None:
+                remaining = math.ceil(remaining * max(1.0, seen) / plan.rows_per_user)
+            left += remaining
+        return left
 
     # -- progress ---------------------------------------------------------------------
 
@@ -365,17 +389,16 @@ class AugmentActivity:
         ):
             return  # (no plan: the daily totals are being read for the plan)
         self._last_progress = now
-        total = plan.dates.days
-        done = self.requests_done
-        planned = max(self.planned_requests, done)
+        done, left = self.requests_done, self.requests_left()
         logger.info(
-            "Augment progress: %s %d/%d dates; run %d/%d planned requests; about %s left.",
+            "Augment progress: %s %d/%d dates; run %d/%d requests (planned %d); about %s left.",
             stream.name,
             dates_done,
-            total,
+            plan.dates.days,
             done,
-            planned,
-            self._eta(planned - done, from_start=False),
+            done + left,
+            self.planned_requests,
+            self._eta(left, from_start=False),
         )
 
     def _eta(self, requests: int, *, from_start: bool = True) -> str:

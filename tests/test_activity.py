@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import math
+import re
 import sys
 import typing as t
 
@@ -371,3 +372,22 @@ def test_the_sandbox_restates_one_day_only():
     assert data.daily_usage(day) != before
     assert data.daily_usage(other) == untouched.daily_usage(other)
     assert data.editor_language(other) == untouched.editor_language(other)
+
+
+def test_progress_re_estimates_the_breakdown_as_it_is_read(
+    large_sandbox, activities, monkeypatch, caplog
+):
+    monkeypatch.setattr(activity_module, "PROGRESS_INTERVAL_SECONDS", 0.0)
+    caplog.set_level(logging.INFO, logger="tap-ai-analytics")
+    stream = "augment_user_activity_by_editor_language"
+    run_sync(augment_config(large_sandbox, start_date=days_before(6)), streams=[stream])
+    made = len(large_sandbox.requests)
+    planned = activities[0].planned_requests
+    assert planned < made  # the first plan knows one row per active user only
+    estimates = [
+        int(match[1])
+        for record in caplog.records
+        if (match := re.search(r"run \d+/(\d+) requests", record.getMessage()))
+    ]
+    assert abs(estimates[len(estimates) // 2] - made) < abs(planned - made)
+    assert estimates[-1] == made

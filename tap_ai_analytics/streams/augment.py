@@ -92,6 +92,15 @@ class AugmentStream(DateWindowStream):
         self._dates_done = 0
         self._window_rows = 0
         self._window_requested = False
+        #: Rows and active users of the days this run requested (the breakdown learns
+        #: its rows per active user from them).
+        self._rows_seen = 0
+        self._users_seen = 0
+
+    @property
+    def rows_per_user_seen(self) -> float | None:
+        """Rows per active user on the days this run requested so far (None: none yet)."""
+        return self._rows_seen / self._users_seen if self._users_seen else None
 
     @property
     def vendor(self) -> AugmentSettings:
@@ -208,13 +217,11 @@ class AugmentStream(DateWindowStream):
         )
         if self.activity.full_lookback_due(self) and (previous is None or window.last >= previous):
             state[FULL_LOOKBACK_KEY] = self.settings.today.isoformat()
-        if (
-            self.rows_per_day == "user_combos"
-            and self._window_requested
-            and totals is not None
-            and totals.user_count
-        ):
-            state[ROWS_PER_USER_KEY] = round(max(1.0, self._window_rows / totals.user_count), 3)
+        if self._window_requested and totals is not None and totals.user_count:
+            self._rows_seen += self._window_rows
+            self._users_seen += totals.user_count
+            if self.rows_per_day == "user_combos" and self.rows_per_user_seen is not None:
+                state[ROWS_PER_USER_KEY] = round(max(1.0, self.rows_per_user_seen), 3)
 
     def next_cursor(self, body: dict, window: DateRange, seen: set[str]) -> str | None:
         """The cursor of the next page, or None after the last page.
