@@ -29,6 +29,7 @@ import re
 import sys
 import tempfile
 import time
+import typing as t
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -148,38 +149,29 @@ class Plan:
 
 def small_organisation(args: argparse.Namespace) -> list[tuple[str, bool]]:
     """The backfill and an incremental run of a small team (every day fits one page)."""
-    sandbox_args = [
-        "--rate-limit-per-minute", str(args.rate),
-        "--rate-limit-burst", str(args.burst),
-        "--augment-users", str(args.augment_users),
-    ]  # fmt: skip
-    with _harness.sandbox(sandbox_args, logging=True) as sb, tempfile.TemporaryDirectory() as tmp:
+    options = sandbox_options(args.rate, args.burst, args.augment_users)
+    with _harness.sandbox(options, logging=True) as sb, tempfile.TemporaryDirectory() as tmp:
         today = dt.date.fromisoformat(sb.info["today"])
         dataset = Dataset(today, augment_users=args.augment_users)
         yesterday = today - dt.timedelta(days=1)
         end = yesterday - dt.timedelta(days=args.new_days)
         start = end - dt.timedelta(days=args.days - 1)
-        config = {
-            "augment_api_token": sb.info["augment_token"],
-            "augment_api_url": sb.url,
-            "augment_rate_limit_per_minute": args.rate,
-            "augment_rate_limit_burst": args.burst,
-            "lookback_days": args.lookback_days,
-            "start_date": start.isoformat(),
-            "end_date": end.isoformat(),
-        }
+        config = tap_config(
+            sb,
+            rate=args.rate,
+            burst=args.burst,
+            lookback_days=args.lookback_days,
+            start=start,
+            end=end,
+        )
         print(
             f"Augment: {args.days} days {start}..{end}, {args.augment_users} users, "
             f"fake API limit {args.rate:g}/min burst {args.burst}"
         )
 
         # -- 1. the backfill -------------------------------------------------------------
-        full = _harness.run_measured(_harness.tap_command(config, Path(tmp)))
-        full.check("the full sync")
-        log = sb.command("log")
-        minimum = minimum_requests(dataset, start, end)
-        requests, throttled, ok_full = report_run(
-            "Run 1: full sync", full, log, minimum, target=minimum, target_label="target"
+        full, log, minimum, (requests, throttled, ok_full) = backfill(
+            sb, dataset, config, Path(tmp), "Run 1: full sync"
         )
         floor = max(0, requests - args.burst) / (args.rate / 60)
         times = [entry["time"] for entry in log]
@@ -217,6 +209,53 @@ def small_organisation(args: argparse.Namespace) -> list[tuple[str, bool]]:
     ]
 
 
+def sandbox_options(rate: float, burst: int, users: int) -> list[str]:
+    """Options of the fake API: its rate limit and the size of the organisation."""
+    return [
+        "--rate-limit-per-minute", str(rate),
+        "--rate-limit-burst", str(burst),
+        "--augment-users", str(users),
+    ]  # fmt: skip
+
+
+def tap_config(  # noqa: PLR0913
+    sb: _harness.SandboxProcess,
+    *,
+    rate: float,
+    burst: int,
+    lookback_days: int,
+    start: dt.date,
+    end: dt.date,
+) -> dict[str, t.Any]:
+    """The tap's config: the fake API's Augment, paced at its rate, over ``start..end``."""
+    return {
+        "augment_api_token": sb.info["augment_token"],
+        "augment_api_url": sb.url,
+        "augment_rate_limit_per_minute": rate,
+        "augment_rate_limit_burst": burst,
+        "lookback_days": lookback_days,
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+    }
+
+
+def backfill(
+    sb: _harness.SandboxProcess,
+    dataset: Dataset,
+    config: dict[str, t.Any],
+    workdir: Path,
+    title: str,
+) -> tuple[_harness.Measured, list[dict], dict[str, int], tuple[int, int, bool]]:
+    """Run and report a backfill of ``config``'s dates against the minimum."""
+    run = _harness.run_measured(_harness.tap_command(config, workdir))
+    run.check(title)
+    log = sb.command("log")
+    first, last = (dt.date.fromisoformat(config[key]) for key in ("start_date", "end_date"))
+    minimum = minimum_requests(dataset, first, last)
+    report = report_run(title, run, log, minimum, target=minimum, target_label="target")
+    return run, log, minimum, report
+
+
 def wait_for_full_bucket(rate: float, burst: int) -> None:
     """Wait until the fake API's token bucket is full again, as between real runs."""
     time.sleep(burst / (rate / 60) + 0.5)
@@ -225,37 +264,23 @@ def wait_for_full_bucket(rate: float, burst: int) -> None:
 def large_organisation(args: argparse.Namespace) -> list[tuple[str, bool]]:
     """A large organisation: the plan against the requests, then two daily runs."""
     users, rate = args.large_users, args.large_rate
-    sandbox_args = [
-        "--rate-limit-per-minute", str(rate),
-        "--rate-limit-burst", str(args.burst),
-        "--augment-users", str(users),
-    ]  # fmt: skip
     checks: list[tuple[str, bool]] = []
-    with _harness.sandbox(sandbox_args, logging=True) as sb, tempfile.TemporaryDirectory() as tmp:
+    options = sandbox_options(rate, args.burst, users)
+    with _harness.sandbox(options, logging=True) as sb, tempfile.TemporaryDirectory() as tmp:
         today = dt.date.fromisoformat(sb.info["today"])
         dataset = Dataset(today, augment_users=users)
         yesterday = today - dt.timedelta(days=1)
         end = yesterday - dt.timedelta(days=1)  # the daily runs add one new day
         start = end - dt.timedelta(days=args.large_days - 1)
-        config = {
-            "augment_api_token": sb.info["augment_token"],
-            "augment_api_url": sb.url,
-            "augment_rate_limit_per_minute": rate,
-            "augment_rate_limit_burst": args.burst,
-            "lookback_days": args.lookback_days,
-            "start_date": start.isoformat(),
-            "end_date": end.isoformat(),
-        }
+        config = tap_config(
+            sb, rate=rate, burst=args.burst, lookback_days=args.lookback_days, start=start, end=end
+        )
         print(
             f"\nLarge organisation: {users} users, {args.large_days} days {start}..{end}, "
             f"fake API limit {rate:g}/min burst {args.burst}"
         )
-        full = _harness.run_measured(_harness.tap_command(config, Path(tmp)))
-        full.check("the large backfill")
-        log = sb.command("log")
-        minimum = minimum_requests(dataset, start, end)
-        requests, throttled, ok = report_run(
-            "Run 1: backfill", full, log, minimum, target=minimum, target_label="target"
+        full, log, _, (requests, throttled, ok) = backfill(
+            sb, dataset, config, Path(tmp), "Run 1: backfill"
         )
         checks.append((f"large backfill: requests <= minimum ({requests})", ok))
         checks.append((f"large backfill: no 429 ({throttled})", throttled == 0))

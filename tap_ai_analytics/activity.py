@@ -226,15 +226,16 @@ class AugmentActivity:
         totals = self.totals(day)
         if totals is not None and totals.empty:
             return DayDecision(request=False, skipped_because="empty")
-        bookmark = stream.bookmark(None)
+        # Only a day this version synced has a fingerprint (checked first: cheap, and a
+        # state of another version never reaches the bookmark's warning).
+        stored = stored_fingerprints(stream.get_context_state(None)).get(day.isoformat())
         if (
             totals is not None
-            and bookmark is not None
-            and day <= bookmark
+            and stored is not None
+            and stored == totals.fingerprint
             and not self.full_lookback_due(stream)
-            and totals.fingerprint is not None
-            and stored_fingerprints(stream.get_context_state(None)).get(day.isoformat())
-            == totals.fingerprint
+            and (bookmark := stream.bookmark(None)) is not None
+            and day <= bookmark
         ):
             return DayDecision(request=False, skipped_because="unchanged")
         return self.pages(stream, totals)
@@ -326,6 +327,12 @@ class AugmentActivity:
             f"  run total: {'' if exact else 'about '}{self.planned_requests} requests, "
             f"{self._eta(self.planned_requests)}"
         )
+        if any(plan.requested_days for plan in self.plans.values()) and self.counts:
+            lines.append(
+                "  (pages of /dau and /user-activity: one row per active user and service "
+                "account; that dau-count counts service accounts is assumed, as the API's "
+                "documentation does not say)"
+            )
         if not exact:
             lines.append(
                 "  (not exact: the editor/language breakdown has one row per user, editor and "
