@@ -111,7 +111,8 @@ def report_run(  # noqa: PLR0913
 
 
 PLAN_LINE = re.compile(
-    r"^\s+(augment_\w+): \S+ \(\d+ days\): (?:about )?(\d+) requests(?: \(at least (\d+)\))?",
+    r"^\s+(augment_\w+): \S+ \(\d+ days\): "
+    r"(?:no request|(?:about |at least )?(\d+) requests(?: \(at least (\d+)\))?)",
     re.MULTILINE,
 )
 PLAN_TOTALS = re.compile(r"daily totals \(.*\): (\d+) requests")
@@ -137,8 +138,8 @@ class Plan:
     def parse(cls, stderr: str) -> Plan:
         requests, least = {}, {}
         for match in PLAN_LINE.finditer(stderr):
-            requests[match[1]] = int(match[2])
-            least[match[1]] = int(match[3] or match[2])
+            requests[match[1]] = int(match[2] or 0)  # "no request": served from the totals
+            least[match[1]] = int(match[3] or match[2] or 0)
         totals = PLAN_TOTALS.search(stderr)
         total = PLAN_TOTAL.search(stderr)
         if total is None:

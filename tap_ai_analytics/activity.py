@@ -114,11 +114,15 @@ class StreamPlan:
     requested_days: int = 0
     #: Rows per active user the estimate assumed (the editor/language breakdown).
     rows_per_user: float = 1.0
+    #: A windowed stream served from the responses read for the daily totals.
+    from_totals: bool = False
 
     def describe(self) -> str:
         """The plan in words."""
+        if self.from_totals:
+            return "no request (its records come from the daily totals' responses)"
         if self.requests == self.least_requests:
-            cost = f"{self.requests} requests" + ("" if self.exact else " or more")
+            cost = f"{'' if self.exact else 'at least '}{self.requests} requests"
         else:
             cost = f"about {self.requests} requests (at least {self.least_requests})"
         skipped = []
@@ -288,9 +292,9 @@ class AugmentActivity:
         windows = list(stream.windows(dates))
         plan.rows_per_user = learned_rows_per_user(stream.get_context_state(None))
         if stream.rows_per_day is None:
-            cached = all(self.cached_rows(stream, window) is not None for window in windows)
-            plan.requests = plan.least_requests = 0 if cached else len(windows)
-            plan.exact = cached or not stream.page_size
+            plan.from_totals = all(self.cached_rows(stream, w) is not None for w in windows)
+            plan.requests = plan.least_requests = 0 if plan.from_totals else len(windows)
+            plan.exact = plan.from_totals or not stream.page_size
             return plan
         for window in windows:
             decision = self.decide(stream, window.first)
