@@ -300,7 +300,8 @@ def large_organisation(args: argparse.Namespace) -> list[tuple[str, bool]]:
             wait_for_full_bucket(rate, args.burst)
             daily = _harness.run_measured(_harness.tap_command(config, Path(tmp), state=state))
             daily.check(f"the daily run ({title})")
-            counts = per_endpoint(sb.command("log"))
+            log = sb.command("log")
+            counts = per_endpoint(log)
             made = sum(counts.values())
             reread = sum(minimum_requests(dataset, restated, restated)[e] for e in PER_DAY)
             least = new_pages + 2 + (reread if restate else 0)  # + dau-count, daily-usage
@@ -308,6 +309,9 @@ def large_organisation(args: argparse.Namespace) -> list[tuple[str, bool]]:
                 f"\nDaily run, 1 new day, lookback_days={args.lookback_days}, {title}: "
                 f"{made} requests ({dict(counts)}); new day's pages {new_pages}"
                 + (f", restated day's pages {reread}" if restate else "")
+            )
+            checks.append(
+                (f"daily run ({title}): plan exact where derivable", report_plan(daily, log))
             )
             if restate:
                 checks.append(

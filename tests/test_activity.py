@@ -391,3 +391,10 @@ def test_progress_re_estimates_the_breakdown_as_it_is_read(
     ]
     assert abs(estimates[len(estimates) // 2] - made) < abs(planned - made)
     assert estimates[-1] == made
+
+
+def test_planning_ahead_does_not_repeat_the_horizon_warning(sandbox, caplog):
+    caplog.set_level(logging.WARNING, logger="tap-ai-analytics")
+    run_sync(augment_config(sandbox, start_date="2015-01-01", end_date=days_before(700)))
+    warned = [r.name for r in caplog.records if "history horizon" in r.getMessage()]
+    assert sorted(warned) == sorted(f"tap-ai-analytics.{name}" for name in ALL_AUGMENT)

@@ -96,6 +96,7 @@ class AugmentStream(DateWindowStream):
         #: its rows per active user from them).
         self._rows_seen = 0
         self._users_seen = 0
+        self._run_dates: tuple[DateRange | None] | None = None
 
     @property
     def rows_per_user_seen(self) -> float | None:
@@ -179,6 +180,15 @@ class AugmentStream(DateWindowStream):
         return [row for rows in self.fetch_pages(window, None) for row in rows]
 
     # -- the run plan, empty days and cheap lookback (see activity.py) ----------------
+
+    def sync_dates(self, context: Context | None) -> DateRange | None:
+        """The dates this run covers, computed once (the plan asks before the stream runs).
+
+        Once, so that a warning about the history horizon is not logged twice.
+        """
+        if self._run_dates is None:
+            self._run_dates = (super().sync_dates(context),)
+        return self._run_dates[0]
 
     def log_plan(self, context: Context | None, dates: DateRange, windows: list[DateRange]) -> None:
         """Log the run plan (once, before the first request) and this stream's part."""
