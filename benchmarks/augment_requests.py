@@ -112,11 +112,11 @@ def report_run(  # noqa: PLR0913
 
 PLAN_LINE = re.compile(
     r"^\s+(augment_\w+): \S+ \(\d+ days\): "
-    r"(?:no request|(?:about |at least )?(\d+) requests(?: \(at least (\d+)\))?)",
+    r"(?:no request|(?:about |at least )?(\d+) requests?(?: \(at least (\d+)\))?)",
     re.MULTILINE,
 )
 PLAN_TOTALS = re.compile(r"daily totals \(.*\): (\d+) requests")
-PLAN_TOTAL = re.compile(r"run total: (about )?(\d+) requests")
+PLAN_TOTAL = re.compile(r"run total: (about )?(\d+) requests?")
 PER_DAY = ("dau", "user-activity", "daily-user-activity-by-editor-language")
 #: The per-day streams whose rows per day are the day's active users: planned exactly.
 EXACT = {"dau", "user-activity"}

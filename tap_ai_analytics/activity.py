@@ -122,9 +122,9 @@ class StreamPlan:
         if self.from_totals:
             return "no request (its records come from the daily totals' responses)"
         if self.requests == self.least_requests:
-            cost = f"{'' if self.exact else 'at least '}{self.requests} requests"
+            cost = f"{'' if self.exact else 'at least '}{_requests(self.requests)}"
         else:
-            cost = f"about {self.requests} requests (at least {self.least_requests})"
+            cost = f"about {_requests(self.requests)} (at least {self.least_requests})"
         skipped = []
         if self.empty_days:
             skipped.append(f"{self.empty_days} empty days")
@@ -420,6 +420,10 @@ class AugmentActivity:
         return format_duration(seconds)
 
 
+def _requests(count: int) -> str:
+    return "1 request" if count == 1 else f"{count} requests"
+
+
 def format_duration(seconds: float) -> str:
     """``42 s``, ``12.5 min`` or ``3 h 12 min``."""
     if seconds < 60:  # noqa: PLR2004
@@ -475,9 +479,13 @@ def remember_day(
 def learned_rows_per_user(state: dict[str, t.Any]) -> float:
     """Rows per active user seen by the last run (1.0, the lower bound, when unknown)."""
     value = state.get(ROWS_PER_USER_KEY)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 1:
-        return float(value)
-    return 1.0
+    if isinstance(value, (bool, str)):
+        return 1.0
+    try:  # a state file read by the SDK holds Decimals, a state dict may hold floats
+        ratio = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 1.0
+    return ratio if math.isfinite(ratio) and ratio >= 1 else 1.0
 
 
 def covering(ranges: Iterable[DateRange]) -> DateRange:

@@ -11,6 +11,7 @@ import math
 import re
 import sys
 import typing as t
+from decimal import Decimal
 
 import pytest
 
@@ -24,6 +25,7 @@ from tap_ai_analytics.activity import (
     AugmentActivity,
     DayTotals,
     format_duration,
+    learned_rows_per_user,
     remember_day,
 )
 from tap_ai_analytics.streams import AUGMENT_STREAMS
@@ -398,3 +400,12 @@ def test_planning_ahead_does_not_repeat_the_horizon_warning(sandbox, caplog):
     run_sync(augment_config(sandbox, start_date="2015-01-01", end_date=days_before(700)))
     warned = [r.name for r in caplog.records if "history horizon" in r.getMessage()]
     assert sorted(warned) == sorted(f"tap-ai-analytics.{name}" for name in ALL_AUGMENT)
+
+
+@pytest.mark.parametrize(
+    ("stored", "ratio"),
+    [(Decimal("1.9"), 1.9), (2, 2.0), (1.5, 1.5), (0.5, 1.0), ("2", 1.0), (True, 1.0), (None, 1.0)],
+)
+def test_the_learned_rows_per_user_survive_a_state_file(stored, ratio):
+    # The SDK reads a state file's numbers as Decimals.
+    assert learned_rows_per_user({ROWS_PER_USER_KEY: stored}) == ratio
