@@ -359,7 +359,7 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=20, help="server burst (20)")
     parser.add_argument("--large-users", type=int, default=2000, help="large org (2000; 0: skip)")
     parser.add_argument("--large-days", type=int, default=30, help="large backfill days (30)")
-    parser.add_argument("--large-rate", type=float, default=3000, help="large org rate (3000)")
+    parser.add_argument("--large-rate", type=float, default=1200, help="large org rate (1200)")
     args = parser.parse_args()
 
     checks = small_organisation(args)
