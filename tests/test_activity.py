@@ -105,6 +105,8 @@ def test_plan_predicts_the_requests_exactly(large_sandbox, activities, caplog):
     run_sync(augment_config(sb, start_date=first.isoformat()), streams=ALL_AUGMENT)
     (plan,) = activities
     made = requests_by_path(sb)
+    # The totals come first: the plan is made before any per-day request.
+    assert [r.path for r in sb.requests[:2]] == [DAU_COUNT, USAGE]
     days = [d for d in date_range(first, YESTERDAY) if not sb.data.augment.is_no_activity_date(d)]
     for stream, path in PER_DAY.items():
         minimum = sum(pages_needed(sb, stream, day) for day in days)

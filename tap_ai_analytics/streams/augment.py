@@ -212,7 +212,7 @@ class AugmentStream(DateWindowStream):
 
     def window_delivered(self, window: DateRange, context: Context | None) -> None:
         """Keep the day's fingerprint (lookback horizon only) and what the run learnt."""
-        self._dates_done += 1
+        self._dates_done += window.days
         if self.rows_per_day is None or self.activity is None or not self.activity.prepared:
             return
         state = self.get_context_state(context)
