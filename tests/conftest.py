@@ -110,6 +110,7 @@ def run_sync(
     *,
     state: dict | None = None,
     streams: t.Iterable[str] | None = None,
+    catalog: dict | None = None,
 ) -> SyncResult:
     """Run a full sync in-process and return its Singer messages.
 
@@ -117,8 +118,9 @@ def run_sync(
         config: Tap configuration.
         state: Incoming state.
         streams: Streams to select (default: the tap's default selection).
+        catalog: Input catalog (its selection applies to streams and fields).
     """
-    tap = TapAIAnalytics(config=config, state=state, parse_env_config=False)
+    tap = TapAIAnalytics(config=config, state=state, catalog=catalog, parse_env_config=False)
     if streams is not None:
         wanted = set(streams)
         for stream in tap.streams.values():
