@@ -9,18 +9,34 @@ record metadata do. The dbt models must turn that into one row per primary key.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import typing as t
 from pathlib import Path
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
 
-    import duckdb
+
+class Cursor(t.Protocol):
+    """The DB-API calls the loader needs (a DuckDB connection or a psycopg2 cursor)."""
+
+    def execute(self, sql: str, parameters: t.Any = ..., /) -> t.Any:
+        """Run one statement."""
+
+    def executemany(self, sql: str, parameters: t.Any, /) -> t.Any:
+        """Run one statement for each row of parameters."""
+
+    def fetchall(self) -> list[t.Any]:
+        """Rows of the last query."""
+
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT_PACKAGE = REPO_ROOT / "dbt_ai_analytics"
@@ -37,7 +53,7 @@ def column_type(prop: Mapping[str, t.Any]) -> str:
     if "integer" in types:
         return "BIGINT"
     if "number" in types:
-        return "DOUBLE"
+        return "DOUBLE PRECISION"
     if "boolean" in types:
         return "BOOLEAN"
     return "VARCHAR"
@@ -53,19 +69,27 @@ class AppendOnlyLoader:
 
     METADATA = ("_sdc_extracted_at", "_sdc_batched_at")
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, schema: str = SOURCE_SCHEMA) -> None:
-        """Load into ``schema`` of ``connection`` (created if missing)."""
-        self.connection = connection
+    def __init__(self, cursor: Cursor, schema: str = SOURCE_SCHEMA, placeholder: str = "?") -> None:
+        """Load into ``schema`` (created if missing).
+
+        Args:
+            cursor: Where statements run (DuckDB connection, psycopg2 autocommit cursor).
+            schema: The schema of the tables.
+            placeholder: The driver's parameter marker (``?`` DuckDB, ``%s`` psycopg2).
+        """
+        self.connection = cursor
         self.schema = schema
-        connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        self.placeholder = placeholder
+        cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
 
     def _columns(self, stream: str) -> list[str]:
-        rows = self.connection.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-            [self.schema, stream],
-        ).fetchall()
-        return [row[0] for row in rows]
+        mark = self.placeholder
+        query = (
+            "SELECT column_name FROM information_schema.columns "  # noqa: S608 - a driver's marker
+            f"WHERE table_schema = {mark} AND table_name = {mark} ORDER BY ordinal_position"
+        )
+        self.connection.execute(query, [self.schema, stream])
+        return [row[0] for row in self.connection.fetchall()]
 
     def _ensure_table(self, stream: str, properties: Mapping[str, t.Any]) -> None:
         """Create the stream's table, or add the columns a newer SCHEMA declares."""
@@ -95,7 +119,7 @@ class AppendOnlyLoader:
         for stream, records in rows.items():
             columns = self._columns(stream)
             names = ", ".join(f'"{name}"' for name in columns)
-            marks = ", ".join("?" for _ in columns)
+            marks = ", ".join(self.placeholder for _ in columns)
             self.connection.executemany(
                 f'INSERT INTO "{self.schema}"."{stream}" ({names}) VALUES ({marks})',  # noqa: S608
                 [[_cell(record.get(name)) for name in columns] for record in records],
@@ -164,3 +188,114 @@ def catalog_selecting_all(catalog: Mapping[str, t.Any]) -> dict[str, t.Any]:
         for metadata in entry["metadata"]:
             metadata["metadata"]["selected"] = True
     return selected
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------
+
+#: Where PostgreSQL's server programs may be when they are not on PATH (Debian's layout).
+POSTGRES_BIN_DIRS = (Path("/usr/local/bin"), *sorted(Path("/usr/lib/postgresql").glob("*/bin")))
+STARTUP_TIMEOUT_SECONDS = 60
+
+
+@dataclasses.dataclass(frozen=True)
+class PostgresServer:
+    """How to reach a PostgreSQL database (the variables of dbt_ai_analytics/profiles/postgres)."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+    @classmethod
+    def from_env(cls) -> PostgresServer | None:
+        """The server named by ``DBT_POSTGRES_*`` variables (CI's service), if any."""
+        if not os.environ.get("DBT_POSTGRES_HOST"):
+            return None
+        return cls(
+            host=os.environ["DBT_POSTGRES_HOST"],
+            port=int(os.environ.get("DBT_POSTGRES_PORT", "5432")),
+            user=os.environ.get("DBT_POSTGRES_USER", "postgres"),
+            password=os.environ.get("DBT_POSTGRES_PASSWORD", ""),
+            database=os.environ.get("DBT_POSTGRES_DATABASE", "postgres"),
+        )
+
+    def profile(self, schema: str) -> dict[str, t.Any]:
+        """A dbt-postgres output building into ``schema``."""
+        return {
+            "type": "postgres",
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "dbname": self.database,
+            "schema": schema,
+            "threads": 2,
+        }
+
+    def connect_kwargs(self) -> dict[str, t.Any]:
+        """psycopg2.connect arguments."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "dbname": self.database,
+        }
+
+
+def postgres_program(name: str) -> str | None:
+    """A PostgreSQL server program (initdb, pg_ctl) on PATH or in a usual folder."""
+    found = shutil.which(name)
+    if found:
+        return found
+    return next((str(d / name) for d in POSTGRES_BIN_DIRS if (d / name).exists()), None)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def local_postgres() -> Iterator[PostgresServer]:
+    """A throw-away PostgreSQL cluster on 127.0.0.1 (trust authentication), stopped at exit.
+
+    PostgreSQL refuses to run as root: as root the cluster runs as the ``postgres`` user.
+
+    Raises:
+        LookupError: No ``initdb``/``pg_ctl``, or root without a ``postgres`` user.
+    """
+    initdb, pg_ctl = postgres_program("initdb"), postgres_program("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        msg = "no PostgreSQL server programs (initdb, pg_ctl) on PATH"
+        raise LookupError(msg)
+    prefix: list[str] = []
+    owner = None
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        runuser = shutil.which("runuser")
+        if runuser is None or subprocess.call(["id", "postgres"], stdout=subprocess.DEVNULL) != 0:
+            msg = "running as root without runuser and a 'postgres' user"
+            raise LookupError(msg)
+        prefix, owner = [runuser, "-u", "postgres", "--"], "postgres"
+    root = Path(tempfile.mkdtemp(prefix="ai-analytics-pg-"))
+    if owner is not None:
+        shutil.chown(root, owner)
+    data, port = root / "data", _free_port()
+
+    def run(*command: str) -> None:
+        subprocess.run(
+            [*prefix, *command], check=True, capture_output=True, timeout=STARTUP_TIMEOUT_SECONDS
+        )
+
+    try:
+        run(initdb, "-D", str(data), "-U", "dbt", "--auth=trust", "-E", "UTF8", "--no-sync")
+        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        run(pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
+        try:
+            yield PostgresServer("127.0.0.1", port, "dbt", "", "postgres")
+        finally:
+            run(pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
