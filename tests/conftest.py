@@ -13,6 +13,7 @@ from collections import defaultdict
 import pytest
 
 from sandbox import Sandbox
+from tap_ai_analytics.output import _write_pending_records
 from tap_ai_analytics.tap import TapAIAnalytics
 
 #: The date every deterministic test treats as today (UTC).
@@ -129,6 +130,9 @@ def run_sync(
     real_stdout, sys.stdout = sys.stdout, stdout
     try:
         tap.sync_all()
+        # RECORDs still buffered when no message follows them (a run ending without a new
+        # STATE): the CLI writes them at exit; an in-process run must collect them here.
+        _write_pending_records()
     finally:
         sys.stdout = real_stdout
     stdout.flush()

@@ -1,4 +1,4 @@
-"""The dbt package (``dbt_ai_analytics/``) on the sandbox's data in DuckDB.
+"""The dbt package (``dbt_ai_analytics/``) on the sandbox's data in DuckDB and PostgreSQL.
 
 The tap runs in-process against the sandbox with every stream of the catalog selected, its
 Singer output is appended to DuckDB (no upserts: see :mod:`tests.warehouse`), and
@@ -6,10 +6,17 @@ Singer output is appended to DuckDB (no upserts: see :mod:`tests.warehouse`), an
 relationships, reconciliations with the vendors' own totals). A second, incremental run
 re-reads the lookback days into the same append-only tables; the marts must give exactly
 the same answers afterwards.
+
+PostgreSQL runs where dbt-postgres is installed and a server is at hand: the one named by the
+``DBT_POSTGRES_*`` variables (CI's service), else a throw-away local cluster (``initdb``).
+``AI_ANALYTICS_REQUIRE_POSTGRES=1`` turns a missing PostgreSQL into a failure (CI).
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import os
 import typing as t
 
 import pytest
@@ -19,13 +26,16 @@ from tests.conftest import augment_config, days_before, run_sync, sourcegraph_co
 from tests.warehouse import (
     SOURCE_SCHEMA,
     AppendOnlyLoader,
+    PostgresServer,
     catalog_selecting_all,
     dbt_executable,
+    local_postgres,
     run_dbt,
     write_profile,
 )
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from sandbox import Sandbox
@@ -54,17 +64,28 @@ COST_STREAMS = ("augment_credit_usage", "augment_cost")
 class Warehouse:
     """A DuckDB file the tap's output is appended to and dbt builds the package in."""
 
+    placeholder = "?"
+
     def __init__(self, tmp_path: Path) -> None:
         """Create the profile for a database under ``tmp_path``."""
         self.workdir = tmp_path / "dbt"
         self.path = tmp_path / "warehouse.duckdb"
-        profile = {"type": "duckdb", "path": str(self.path), "schema": MODELS_SCHEMA, "threads": 2}
-        self.profiles_dir = write_profile(self.workdir, profile)
+        self.profiles_dir = write_profile(self.workdir, self.profile())
+
+    def profile(self) -> dict[str, t.Any]:
+        """The dbt output."""
+        return {"type": "duckdb", "path": str(self.path), "schema": MODELS_SCHEMA, "threads": 2}
+
+    @contextlib.contextmanager
+    def cursor(self, *, read_only: bool = False) -> Iterator[t.Any]:
+        """A connection, closed again at exit (dbt needs the DuckDB file to itself)."""
+        with duckdb.connect(str(self.path), read_only=read_only) as connection:
+            yield connection
 
     def load(self, messages: list[dict[str, t.Any]], batched_at: str) -> dict[str, int]:
-        """Append a run's records (the connection is closed again: dbt needs the file)."""
-        with duckdb.connect(str(self.path)) as connection:
-            return AppendOnlyLoader(connection).load(messages, batched_at)
+        """Append a run's records."""
+        with self.cursor() as cursor:
+            return AppendOnlyLoader(cursor, placeholder=self.placeholder).load(messages, batched_at)
 
     def build(self, variables: dict[str, t.Any] | None = None) -> str:
         """Run ``dbt build``; fail the test with dbt's output if any model or test failed."""
@@ -73,9 +94,10 @@ class Warehouse:
         return run.stdout
 
     def query(self, sql: str) -> list[tuple[t.Any, ...]]:
-        """Rows of a query (read-only connection)."""
-        with duckdb.connect(str(self.path), read_only=True) as connection:
-            return connection.execute(sql).fetchall()
+        """Rows of a query."""
+        with self.cursor(read_only=True) as cursor:
+            cursor.execute(sql)
+            return [tuple(row) for row in cursor.fetchall()]
 
     def marts(self) -> dict[str, list[tuple[t.Any, ...]]]:
         """Every mart's rows, sorted: what an analyst would read."""
@@ -89,6 +111,67 @@ class Warehouse:
         return self.query(f"SELECT count(*) FROM {relation}")[0][0]  # noqa: S608
 
 
+class PostgresWarehouse(Warehouse):
+    """The same, in a PostgreSQL database (schemas dropped first: the server may be shared)."""
+
+    placeholder = "%s"
+
+    def __init__(self, tmp_path: Path, server: PostgresServer) -> None:
+        """Use ``server``'s database, starting from empty schemas."""
+        self.server = server
+        super().__init__(tmp_path)
+        with self.cursor() as cursor:
+            for schema in (SOURCE_SCHEMA, MODELS_SCHEMA):
+                cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+    def profile(self) -> dict[str, t.Any]:
+        """The dbt output."""
+        return self.server.profile(MODELS_SCHEMA)
+
+    @contextlib.contextmanager
+    def cursor(self, *, read_only: bool = False) -> Iterator[t.Any]:  # noqa: ARG002
+        """An autocommit cursor."""
+        import psycopg2
+
+        connection = psycopg2.connect(**self.server.connect_kwargs())
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                yield cursor
+        finally:
+            connection.close()
+
+
+@pytest.fixture
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for dbt-postgres, or a skip (a failure in CI) saying why not."""
+
+    def unavailable(reason: str) -> t.NoReturn:
+        if os.environ.get("AI_ANALYTICS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required here but {reason}")
+        pytest.skip(reason)
+
+    if importlib.util.find_spec("dbt.adapters.postgres") is None:
+        unavailable("dbt-postgres is not installed (pip install dbt-postgres)")
+    server = PostgresServer.from_env()
+    if server is not None:
+        yield server
+        return
+    try:
+        with local_postgres() as local:
+            yield local
+    except LookupError as exc:
+        unavailable(f"no PostgreSQL server: set DBT_POSTGRES_HOST or install PostgreSQL ({exc})")
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Warehouse:
+    """An empty warehouse of each kind."""
+    if request.param == "postgres":
+        return PostgresWarehouse(tmp_path, request.getfixturevalue("postgres"))
+    return Warehouse(tmp_path)
+
+
 @pytest.fixture
 def config(sandbox: Sandbox) -> dict[str, t.Any]:
     """Both vendors over the last 20 days (two Sourcegraph instances)."""
@@ -96,13 +179,12 @@ def config(sandbox: Sandbox) -> dict[str, t.Any]:
 
 
 def test_marts_build_and_survive_an_append_only_lookback_run(
-    tmp_path: Path, config: dict[str, t.Any]
+    warehouse: Warehouse, config: dict[str, t.Any]
 ) -> None:
     catalog = catalog_selecting_all(
         TapAIAnalytics(config=config, parse_env_config=False).catalog_dict
     )
     streams = [entry["tap_stream_id"] for entry in catalog["streams"]]
-    warehouse = Warehouse(tmp_path)
 
     first = run_sync(config, catalog=catalog)
     loaded = warehouse.load(first.messages, "2025-10-21T06:00:00Z")
