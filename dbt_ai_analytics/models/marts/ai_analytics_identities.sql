@@ -3,14 +3,15 @@
 -- gives one, else a vendor-scoped key, so a person without an email is still counted once.
 
 with augment_seen as (
-    select identity, identity_type, user_email from {{ ref('stg_augment_daily_active_users') }}
-    union all
-    select identity, identity_type, user_email from {{ ref('stg_augment_user_activity') }}
-    union all
-    select identity, identity_type, user_email
-    from {{ ref('stg_augment_user_activity_by_editor_language') }}
-    union all
-    select identity, identity_type, user_email from {{ ref('stg_augment_credit_usage') }}
+    {%- for stream in [
+        'stg_augment_daily_active_users',
+        'stg_augment_user_activity',
+        'stg_augment_user_activity_by_editor_language',
+        'stg_augment_credit_usage',
+    ] %}
+    {% if not loop.first %}union all{% endif %}
+    select identity, identity_type, user_email from {{ ref(stream) }}
+    {%- endfor %}
 ),
 
 augment as (
@@ -27,18 +28,15 @@ augment as (
 ),
 
 sourcegraph_seen as (
-    select instance_url, instance_user_id, user_email, username
-    from {{ ref('stg_sourcegraph_usage_by_user_day_client_language') }}
+    {%- for report in [
+        'stg_sourcegraph_usage_by_user_day_client_language',
+        'stg_sourcegraph_usage_by_user_day',
+        'stg_sourcegraph_usage_by_user_month',
+        'stg_sourcegraph_usage_by_user',
+    ] %}
+    select instance_url, instance_user_id, user_email, username from {{ ref(report) }}
     union all
-    select instance_url, instance_user_id, user_email, username
-    from {{ ref('stg_sourcegraph_usage_by_user_day') }}
-    union all
-    select instance_url, instance_user_id, user_email, username
-    from {{ ref('stg_sourcegraph_usage_by_user_month') }}
-    union all
-    select instance_url, instance_user_id, user_email, username
-    from {{ ref('stg_sourcegraph_usage_by_user') }}
-    union all
+    {%- endfor %}
     select
         instance_url,
         instance_user_id,

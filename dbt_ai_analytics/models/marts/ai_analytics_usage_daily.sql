@@ -63,20 +63,10 @@ sourcegraph_fine as (
         instance_url,
         instance_user_id,
         activity_date,
-        max(case when is_billable_activity then 1 else 0 end) as billable_flag,
-        sum(searches) as searches,
-        sum(code_navigation_events) as code_navigation_events,
-        sum(chat_events) as chat_events,
-        sum(command_events) as command_events,
-        sum(combined_completion_suggestions) as combined_completion_suggestions,
-        sum(combined_completion_acceptances) as combined_completion_acceptances,
-        sum(total_accepted_char_count) as total_accepted_char_count,
-        sum(total_characters_written_by_cody) as total_characters_written_by_cody,
-        sum(total_characters_written) as total_characters_written,
-        sum(auto_edit_suggested_events) as auto_edit_suggested_events,
-        sum(auto_edit_accepted_events) as auto_edit_accepted_events,
-        sum(lines_changed_by_chats_and_commands) as lines_changed_by_chats_and_commands,
-        sum(lines_changed_by_completions_and_auto_edits) as lines_changed_by_completions_and_auto_edits
+        max(case when is_billable_activity then 1 else 0 end) as billable_flag
+        {%- for metric in ai_analytics_sourcegraph_metrics() %},
+        sum({{ metric }}) as {{ metric }}
+        {%- endfor %}
     from {{ ref('stg_sourcegraph_usage_by_user_day_client_language') }}
     group by instance_url, instance_user_id, activity_date
 ),
@@ -89,20 +79,10 @@ sourcegraph_user_days as (
         day_report.instance_url,
         day_report.instance_user_id,
         day_report.activity_date,
-        case when day_report.is_billable_activity then 1 else 0 end as billable_flag,
-        day_report.searches,
-        day_report.code_navigation_events,
-        day_report.chat_events,
-        day_report.command_events,
-        day_report.combined_completion_suggestions,
-        day_report.combined_completion_acceptances,
-        day_report.total_accepted_char_count,
-        day_report.total_characters_written_by_cody,
-        day_report.total_characters_written,
-        day_report.auto_edit_suggested_events,
-        day_report.auto_edit_accepted_events,
-        day_report.lines_changed_by_chats_and_commands,
-        day_report.lines_changed_by_completions_and_auto_edits
+        case when day_report.is_billable_activity then 1 else 0 end as billable_flag
+        {%- for metric in ai_analytics_sourcegraph_metrics() %},
+        day_report.{{ metric }}
+        {%- endfor %}
     from {{ ref('stg_sourcegraph_usage_by_user_day') }} as day_report
     where not exists (
         select 1

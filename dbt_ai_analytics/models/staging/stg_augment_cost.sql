@@ -14,7 +14,7 @@
         'credits_consumed:money',
         'billed_amount_usd:money',
         'estimated_customer_cost_usd:money',
-        'base_cost_usd:money',
+        'base_cost_usd:money'
     ],
     key=['activity_date', 'resource_type', 'resource_display_name']
 ) }}

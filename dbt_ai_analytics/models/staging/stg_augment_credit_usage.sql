@@ -3,13 +3,12 @@
     'augment_credit_usage',
     'augment',
     columns=[
-        'date:date:activity_date',
-        'identity:string',
-        'identity_type:string',
-        'user_email:string',
-        'service_account_name:string',
+        'date:date:activity_date'
+    ]
+    + ai_analytics_identity_columns()
+    + [
         'model_name:blank_key',
-        'credits_consumed:money',
+        'credits_consumed:money'
     ],
     key=['activity_date', 'identity', 'model_name']
 ) }}

@@ -3,11 +3,8 @@
     'augment_daily_active_users',
     'augment',
     columns=[
-        'date:date:activity_date',
-        'identity:string',
-        'identity_type:string',
-        'user_email:string',
-        'service_account_name:string',
-    ],
+        'date:date:activity_date'
+    ]
+    + ai_analytics_identity_columns(),
     key=['activity_date', 'identity']
 ) }}

@@ -4,7 +4,7 @@
     'augment',
     columns=[
         'date:date:activity_date',
-        'user_count:integer:active_user_count',
+        'user_count:integer:active_user_count'
     ],
     key=['activity_date']
 ) }}

@@ -3,28 +3,12 @@
     'augment_user_activity',
     'augment',
     columns=[
-        'date:date:activity_date',
-        'identity:string',
-        'identity_type:string',
-        'user_email:string',
-        'service_account_name:string',
-        'active_days:integer',
-        'total_modified_lines_of_code:integer',
-        'total_messages:integer',
-        'total_tool_calls:integer',
-        'completions_count:integer',
-        'completions_accepted:integer',
-        'completions_lines_of_code:integer',
-        'completions_suggested_lines_of_code:integer',
-        'chat_messages:integer',
-        'remote_agent_messages:integer',
-        'remote_agent_lines_of_code:integer',
-        'ide_agent_messages:integer',
-        'ide_agent_lines_of_code:integer',
-        'cli_agent_interactive_messages:integer',
-        'cli_agent_interactive_lines_of_code:integer',
-        'cli_agent_non_interactive_messages:integer',
-        'cli_agent_non_interactive_lines_of_code:integer',
-    ],
+        'date:date:activity_date'
+    ]
+    + ai_analytics_identity_columns()
+    + [
+        'active_days:integer'
+    ]
+    + ai_analytics_augment_metric_columns(),
     key=['activity_date', 'identity']
 ) }}

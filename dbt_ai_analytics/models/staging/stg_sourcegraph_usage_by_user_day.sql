@@ -5,28 +5,8 @@
     columns=[
         'instance_url:string',
         'instance_user_id:integer',
-        'date:date:activity_date',
-        'user_email:string',
-        'username:string',
-        'active_sourcegraph_user:boolean:is_billable_activity',
-        'searches:integer',
-        'code_navigation_events:integer',
-        'code_insight_views:integer',
-        'chat_events:integer',
-        'command_events:integer',
-        'combined_completion_suggestions:integer',
-        'combined_completion_acceptances:integer',
-        'total_accepted_char_count:integer',
-        'combined_car:number',
-        'weighted_car:number',
-        'total_characters_written_by_cody:integer',
-        'total_characters_written:integer',
-        'percentage_of_code_written_by_cody:number',
-        'auto_edit_suggested_events:integer',
-        'auto_edit_accepted_events:integer',
-        'auto_edit_acceptance_rate:number',
-        'lines_changed_by_chats_and_commands:integer',
-        'lines_changed_by_completions_and_auto_edits:integer',
-    ],
+        'date:date:activity_date'
+    ]
+    + ai_analytics_sourcegraph_usage_columns(),
     key=['instance_url', 'instance_user_id', 'activity_date']
 ) }}

@@ -6,7 +6,7 @@
         'instance_url:string',
         'instance_user_id:integer',
         'service_account:boolean:is_service_account',
-        'site_admin:boolean:is_site_admin',
+        'site_admin:boolean:is_site_admin'
     ],
     key=['instance_url', 'instance_user_id']
 ) }}
