@@ -65,6 +65,7 @@ def augment_schema(
     *fields: th.Property,
     identity: bool = False,
     metrics: bool = False,
+    extra_metrics: bool = False,
 ) -> dict[str, t.Any]:
     """Build an Augment stream schema: date, identity, own fields, flattened metrics.
 
@@ -72,6 +73,7 @@ def augment_schema(
         fields: The stream's own properties.
         identity: Whether records identify a user or service account.
         metrics: Whether records carry the metrics object (flattened).
+        extra_metrics: Whether records have ``extra_metrics`` (implied by ``metrics``).
 
     Returns:
         The JSON schema.
@@ -85,6 +87,7 @@ def augment_schema(
             th.Property(key, th.IntegerType, description="Augment metric (null when not sent).")
             for key in AUGMENT_METRICS
         )
+    if metrics or extra_metrics:
         properties.append(_EXTRA_METRICS)
     return th.PropertiesList(*properties).to_dict()
 
