@@ -512,7 +512,7 @@ class AugmentAPI:
         }
         items = (
             []
-            if served is None
+            if served[0] > served[1]
             else self.data.credit_usage_items(*served, identity_null=bool(styles["identity_null"]))
         )
         if not (by_date and by_model):
@@ -523,7 +523,7 @@ class AugmentAPI:
             {
                 "records": page,
                 "pagination": pagination,
-                "metadata": _effective(start, end, served)
+                "metadata": _effective(served)
                 | {"generated_at": generated_at(rules.today), "returned_record_count": len(page)},
             },
         )
@@ -550,7 +550,7 @@ class AugmentAPI:
         size = self._page_size(request, page_params, "cost-analytics")
         served = self._served(request, start, end)
         points: list[dict[str, object]] = []
-        if served is not None:
+        if served[0] <= served[1]:
             for day in _dates(*served):
                 points.extend(self.data.cost_points(day, logins))
             points = _merge_cost_points(
@@ -575,7 +575,7 @@ class AugmentAPI:
             {
                 "data_points": page,
                 "pagination": pagination,
-                "metadata": _effective(start, end, served)
+                "metadata": _effective(served)
                 | {
                     "generated_at": generated_at(rules.today),
                     "returned_data_point_count": len(page),
@@ -603,14 +603,15 @@ class AugmentAPI:
         cap = self.faults.page_size_cap(request.path)
         return size if cap is None else min(size, cap)
 
-    def _served(
-        self, request: Request, start: dt.date, end: dt.date
-    ) -> tuple[dt.date, dt.date] | None:
-        """The dates actually served: the range, narrowed by a scripted silent clamp."""
+    def _served(self, request: Request, start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+        """The dates actually served: the range, narrowed by a scripted silent clamp.
+
+        A clamp can leave nothing (first date after the last one): then nothing is served.
+        """
         earliest, latest = self.faults.date_clamp(request.path)
         first = start if earliest is None else max(start, earliest)
         last = end if latest is None else min(end, latest)
-        return None if first > last else (first, last)
+        return first, last
 
     # -- pagination ------------------------------------------------------------------------
 
@@ -663,11 +664,9 @@ def _flag(params: dict[str, str], name: str) -> bool:
     return value in {"true", "1"}
 
 
-def _effective(
-    start: dt.date, end: dt.date, served: tuple[dt.date, dt.date] | None
-) -> dict[str, object]:
-    """``effective_*`` metadata: the dates served (a clamp that leaves none reports its bound)."""
-    first, last = served if served is not None else (max(start, end), min(start, end))
+def _effective(served: tuple[dt.date, dt.date]) -> dict[str, object]:
+    """``effective_*`` metadata: the dates served after clamping (possibly none: first > last)."""
+    first, last = served
     return {"effective_start_date": first.isoformat(), "effective_end_date": last.isoformat()}
 
 

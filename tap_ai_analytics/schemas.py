@@ -61,6 +61,19 @@ _EXTRA_METRICS = th.Property(
 )
 
 
+def key_string(name: str, description: str) -> th.Property:
+    """A string property that is part of a primary key: required, never null.
+
+    Args:
+        name: The field name.
+        description: What it holds (and what replaces a value the API does not send).
+
+    Returns:
+        The property.
+    """
+    return th.Property(name, th.StringType(nullable=False), required=True, description=description)
+
+
 def augment_schema(
     *fields: th.Property,
     identity: bool = False,

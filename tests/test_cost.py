@@ -414,6 +414,17 @@ def test_a_clamped_range_is_logged_and_holds_the_bookmark(sandbox, caplog):
     assert {k: exact(r) for k, r in records.items()} == cost_truth(sandbox, first, YESTERDAY)
 
 
+def test_a_window_served_not_at_all_bookmarks_nothing_of_it(sandbox, caplog):
+    caplog.set_level(logging.WARNING)
+    first = TODAY - dt.timedelta(days=3)
+    sandbox.faults.clamp_dates(COST_PATH, latest=first - dt.timedelta(days=5))
+    result = run_sync(augment_config(sandbox, start_date=first.isoformat()), streams=[COST])
+    assert not result.records[COST]
+    assert "answered for" in caplog.text
+    mark = result.bookmark(COST)
+    assert mark is None or mark < first.isoformat()
+
+
 def test_a_clamped_start_is_logged_but_does_not_hold_the_bookmark(sandbox, caplog):
     caplog.set_level(logging.WARNING)
     first = TODAY - dt.timedelta(days=10)

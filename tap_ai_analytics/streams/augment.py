@@ -14,7 +14,7 @@ from singer_sdk.streams.rest import PageContext
 
 from tap_ai_analytics.dates import DateRange, parse_date, years_before
 from tap_ai_analytics.errors import APIRequestError, DataError
-from tap_ai_analytics.schemas import AUGMENT_METRICS, augment_schema
+from tap_ai_analytics.schemas import AUGMENT_METRICS, augment_schema, key_string
 from tap_ai_analytics.streams.base import DateWindowStream
 
 if sys.version_info >= (3, 12):
@@ -327,8 +327,7 @@ class AugmentUserActivityByEditorLanguageStream(AugmentStream):
 
 #: Words of a 400/403 message saying the organisation does not have the feature.
 _FEATURE_UNAVAILABLE = re.compile(
-    r"not available|unavailable|not enabled|disabled|not supported|unsupported|"
-    r"not included|not part of|upgrade",
+    r"not available|unavailable|not enabled|not supported|unsupported|not included|not part of",
     re.IGNORECASE,
 )
 
@@ -394,17 +393,17 @@ class AugmentSpendStream(AugmentStream):
         if not isinstance(metadata, dict):
             return
         try:
-            served = DateRange(
-                parse_date(str(metadata["effective_start_date"])),
-                parse_date(str(metadata["effective_end_date"])),
-            )
+            first = parse_date(str(metadata["effective_start_date"]))
+            last = parse_date(str(metadata["effective_end_date"]))
         except (KeyError, ValueError):
             return  # not reported (or not readable): nothing to compare
-        if (served.first, served.last) == (window.first, window.last):
+        if (first, last) == (window.first, window.last):
             return
-        if served.last < window.last:
-            held = served.last if self.served_through is None else self.served_through
-            self.served_through = min(held, served.last)
+        # A cut end means "not yet": hold the bookmark so a later run asks again. A cut
+        # start means "never" (history the API no longer serves): asking again cannot help.
+        if last < window.last:
+            held = last if self.served_through is None else self.served_through
+            self.served_through = min(held, last)
         if window not in self._clamp_reported:
             self._clamp_reported.add(window)
             self.logger.warning(
@@ -412,7 +411,7 @@ class AugmentSpendStream(AugmentStream):
                 "effective_start_date/effective_end_date)%s.",
                 self.name,
                 window,
-                served,
+                f"{first}..{last}",
                 f"; the bookmark stays at {self.served_through} so a later run asks again"
                 if self.served_through is not None
                 else "",
@@ -485,12 +484,7 @@ class AugmentCreditUsageStream(AugmentSpendStream):
     extra_parameters: t.ClassVar[Mapping[str, t.Any]] = {"by_date": "true", "by_model": "true"}
     key_fields = ("model_name",)
     schema = augment_schema(
-        th.Property(
-            "model_name",
-            th.StringType(nullable=False),
-            required=True,
-            description="Model the credits were spent on ('' when the API names none).",
-        ),
+        key_string("model_name", "Model the credits were spent on ('' when the API names none)."),
         th.Property("credits_consumed", th.IntegerType, description="Credits consumed."),
         identity=True,
     )
@@ -549,17 +543,13 @@ class AugmentCostStream(AugmentSpendStream):
     row_date_field = "start_date"
     schema = augment_schema(
         th.Property("end_date", th.DateType, description="Last date of the data point (UTC)."),
-        th.Property(
+        key_string(
             "resource_display_name",
-            th.StringType(nullable=False),
-            required=True,
-            description="The resource, e.g. a model's name ('' when the API names none).",
+            "The resource, e.g. a model's name ('' when the API names none).",
         ),
-        th.Property(
+        key_string(
             "resource_type",
-            th.StringType(nullable=False),
-            required=True,
-            description="e.g. COST_ANALYTICS_RESOURCE_TYPE_MODEL or _COMPUTE ('' when absent).",
+            "e.g. COST_ANALYTICS_RESOURCE_TYPE_MODEL or _COMPUTE ('' when absent).",
         ),
         *(
             th.Property(key, th.IntegerType, description=_COST_DESCRIPTIONS[key])
