@@ -140,7 +140,8 @@ class AugmentStream(DateWindowStream):
         cost = super().describe_window_cost(windows)
         return f"at least {cost} (one more per extra page)" if self.page_size else cost
 
-    def get_url_params(self, context: Context | None, next_page_token: AugmentPage | None) -> dict:  # noqa: ARG002
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: AugmentPage | None) -> dict:
         """Query parameters of one page of one window (none when they go in a POST body)."""
         assert next_page_token is not None  # noqa: S101 - always called with a page
         return {} if self.http_method == "POST" else self.page_parameters(next_page_token)
