@@ -26,6 +26,7 @@ from tests.conftest import (
     run_sync,
 )
 from tests.e2e import (
+    StateAuditor,
     catalog_selecting,
     e2e_config,
     run_tap,
@@ -278,6 +279,31 @@ def test_state_after_each_window_and_resume_with_lookback(sandbox):
         by_key(CREDITS, resumed.records[CREDITS]).keys()
         == credit_truth(sandbox, resume_from, YESTERDAY).keys()
     )
+
+
+def test_faults_lose_nothing_and_state_never_runs_ahead(sandbox):
+    first = TODAY - dt.timedelta(days=200)
+    sandbox.faults.cap_page_size(100, COST_PATH)
+    sandbox.faults.fail_next(2, status=503, path_prefix=COST_PATH)
+    sandbox.faults.rate_limit_next(1, retry_after=None, path_prefix=CREDITS_PATH)
+    sandbox.faults.drop_connection_next(1, path_prefix=CREDITS_PATH)
+    sandbox.faults.malformed_json_next(1, path_prefix=COST_PATH)
+    result = run_sync(
+        augment_config(sandbox, start_date=first.isoformat()),
+        streams=[CREDITS, COST],
+        parse_float=decimal.Decimal,
+    )
+    assert sandbox.faults.pending == 0
+    truth = {
+        (CREDITS, None): credit_truth(sandbox, first, YESTERDAY),
+        (COST, None): cost_truth(sandbox, first, YESTERDAY),
+    }
+    auditor = StateAuditor(truth)
+    auditor.feed(result.messages)
+    assert auditor.states_checked >= 6  # three windows per stream
+    assert by_key(CREDITS, result.records[CREDITS]).keys() == truth[CREDITS, None].keys()
+    delivered = {k: exact(r) for k, r in by_key(COST, result.records[COST]).items()}
+    assert delivered == truth[COST, None]
 
 
 # -- tolerant parsing -------------------------------------------------------------------------
