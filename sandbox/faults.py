@@ -26,6 +26,7 @@ import typing as t
 from .sourcegraph_data import SOURCEGRAPH_COLUMNS
 
 if t.TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Iterable, Sequence
 
 #: Allowed values of each style switch; the first one is the default.
@@ -160,6 +161,9 @@ class Faults:
     _queue: list[_Scripted]
     _random: _RandomErrors | None
     _repeat_prefixes: list[str | None]
+    _unavailable: list[tuple[str | None, int, str | None]]
+    _date_clamps: list[tuple[str | None, dt.date | None, dt.date | None]]
+    _page_caps: list[tuple[str | None, int]]
 
     def __init__(self) -> None:
         """Create the switches, all off."""
@@ -196,6 +200,9 @@ class Faults:
             object.__setattr__(self, "_queue", [])
             object.__setattr__(self, "_random", None)
             object.__setattr__(self, "_repeat_prefixes", [])
+            object.__setattr__(self, "_unavailable", [])
+            object.__setattr__(self, "_date_clamps", [])
+            object.__setattr__(self, "_page_caps", [])
 
     # -- scripted faults -------------------------------------------------------------------
 
@@ -374,6 +381,51 @@ class Faults:
             raise ValueError(msg)
         self._push(_Scripted("ok_body", n, path_prefix, bad_ok_body=kind))
 
+    def endpoint_unavailable(
+        self, path_prefix: str | None, status: int = 404, message: str | None = None
+    ) -> None:
+        """Answer authenticated requests under ``path_prefix`` with ``status`` until cleared.
+
+        Models an organisation whose plan lacks an endpoint. Authentication is checked
+        first, so a bad token still gets 401.
+
+        Args:
+            path_prefix: The endpoint(s) to take away (``None``: all).
+            status: 404, or the 400/403 some gateways send for a feature not enabled.
+            message: The error message (a "not available" message when omitted).
+        """
+        with self._lock:
+            self._unavailable.append((path_prefix, status, message))
+
+    def clamp_dates(
+        self,
+        path_prefix: str | None,
+        earliest: dt.date | None = None,
+        latest: dt.date | None = None,
+    ) -> None:
+        """Serve only ``earliest..latest`` of any range asked under ``path_prefix``, silently.
+
+        The response's ``metadata.effective_start_date``/``effective_end_date`` tell the truth.
+
+        Args:
+            path_prefix: The endpoint(s) to clamp (``None``: all range endpoints).
+            earliest: First date served (``None``: no limit).
+            latest: Last date served (``None``: no limit).
+        """
+        with self._lock:
+            self._date_clamps.append((path_prefix, earliest, latest))
+
+    def cap_page_size(self, n: int, path_prefix: str | None = None) -> None:
+        """Serve at most ``n`` items per page under ``path_prefix``, whatever was asked.
+
+        Args:
+            n: The largest page served.
+            path_prefix: The endpoint(s) affected (``None``: all paginated ones).
+        """
+        _check_count(n)
+        with self._lock:
+            self._page_caps.append((path_prefix, max(1, n)))
+
     # -- consumption (called by the server) ----------------------------------------------------
 
     def take_early(self, path: str) -> tuple[EarlyFault, str | None, float] | None:
@@ -450,6 +502,33 @@ class Faults:
         """
         with self._lock:
             return any(path_matches(prefix, path) for prefix in self._repeat_prefixes)
+
+    def unavailable(self, path: str) -> tuple[int, str | None] | None:
+        """Return ``(status, message)`` when :meth:`endpoint_unavailable` covers ``path``."""
+        with self._lock:
+            for prefix, status, message in self._unavailable:
+                if path_matches(prefix, path):
+                    return status, message
+        return None
+
+    def date_clamp(self, path: str) -> tuple[dt.date | None, dt.date | None]:
+        """Return the narrowest ``(earliest, latest)`` :meth:`clamp_dates` sets for ``path``."""
+        earliest: dt.date | None = None
+        latest: dt.date | None = None
+        with self._lock:
+            for prefix, first, last in self._date_clamps:
+                if path_matches(prefix, path):
+                    if first is not None:
+                        earliest = first if earliest is None else max(earliest, first)
+                    if last is not None:
+                        latest = last if latest is None else min(latest, last)
+        return earliest, latest
+
+    def page_size_cap(self, path: str) -> int | None:
+        """Return the smallest :meth:`cap_page_size` for ``path``, if any."""
+        with self._lock:
+            caps = [n for prefix, n in self._page_caps if path_matches(prefix, path)]
+        return min(caps) if caps else None
 
     def styles(self) -> dict[str, object]:
         """Return a consistent snapshot of the style switches for one request.

@@ -58,6 +58,7 @@ class RequestRecord:
         fault: Name of the injected fault (``"fail"``, ``"rate_limit"``, ``"drop"``, ``"slow"``,
             ``"malformed"``, or a kind of ``bad_ok_body_next``) or ``None``.
         time: Monotonic time at which the response started.
+        body: The request body (a POST endpoint's JSON parameters).
     """
 
     method: str
@@ -68,6 +69,7 @@ class RequestRecord:
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     fault: str | None = None
     time: float = 0.0
+    body: bytes = b""
 
 
 class RateLimiter:
@@ -279,6 +281,7 @@ class _Handler(BaseHTTPRequestHandler):
                 headers=dict(self.headers.items()),
                 fault=label,
                 time=time.monotonic(),
+                body=body or b"",
             )
         )
         try:

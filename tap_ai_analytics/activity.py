@@ -337,7 +337,7 @@ class AugmentActivity:
                 "account; that dau-count counts service accounts is assumed, as the API's "
                 "documentation does not say)"
             )
-        if not exact:
+        if any(not plan.exact and plan.requested_days for plan in self.plans.values()):
             lines.append(
                 "  (not exact: the editor/language breakdown has one row per user, editor and "
                 "language, which the daily totals do not tell; its estimate uses the rows per "

@@ -590,11 +590,14 @@ class AnalyticsHTTPStream(RESTStream):
     # -- requests -----------------------------------------------------------------------
 
     def _send(self, request: HTTPRequest, *, stream: bool = False) -> requests.Response:
+        # A POST endpoint's parameters travel in the body, encoded as the SDK would.
+        body = {"json" if self.payload_as_json else "data": request.data}
         prepared = self.build_prepared_request(
             method=request.method,
             url=request.url,
             params=request.encode_params(),
             headers=request.headers,
+            **body,
         )
         self.requests_sent += 1
         response = self.requests_session.send(

@@ -110,6 +110,7 @@ def run_sync(
     *,
     state: dict | None = None,
     streams: t.Iterable[str] | None = None,
+    parse_float: t.Callable[[str], t.Any] | None = None,
 ) -> SyncResult:
     """Run a full sync in-process and return its Singer messages.
 
@@ -117,6 +118,7 @@ def run_sync(
         config: Tap configuration.
         state: Incoming state.
         streams: Streams to select (default: the tap's default selection).
+        parse_float: How to decode non-integer JSON numbers (e.g. ``decimal.Decimal``).
     """
     tap = TapAIAnalytics(config=config, state=state, parse_env_config=False)
     if streams is not None:
@@ -131,7 +133,7 @@ def run_sync(
         sys.stdout = real_stdout
     stdout.flush()
     lines = stdout.buffer.getvalue().decode().splitlines()  # type: ignore[attr-defined]
-    return SyncResult([json.loads(line) for line in lines if line])
+    return SyncResult([json.loads(line, parse_float=parse_float) for line in lines if line])
 
 
 def requests_to(sb: Sandbox, path: str) -> list[dict[str, str]]:

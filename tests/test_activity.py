@@ -156,7 +156,8 @@ def test_the_dau_count_stream_costs_nothing_extra_in_any_stream_order(
     # The SDK runs streams in discovery order: reverse it, the per-day streams go first.
     monkeypatch.setattr("tap_ai_analytics.tap.AUGMENT_STREAMS", tuple(reversed(AUGMENT_STREAMS)))
     result = run_sync(augment_config(sandbox, start_date=days_before(100)), streams=ALL_AUGMENT)
-    assert activities[0].streams[0].name == "augment_user_activity_by_editor_language"
+    first = next(stream for stream in activities[0].streams if stream.selected)
+    assert first.name == "augment_user_activity_by_editor_language"
     made = requests_by_path(sandbox)
     assert made[DAU_COUNT] == made[USAGE] == 2  # 100 days: two 90-day windows, once each
     truth = ground_truth(sandbox, TODAY - dt.timedelta(days=100), YESTERDAY, ALL_AUGMENT)

@@ -243,7 +243,8 @@ def test_default_selection_names_real_streams():
     names = {stream.name for stream in (*AUGMENT_STREAMS, *SOURCEGRAPH_STREAMS)}
     selected = [rule.removesuffix(".*") for rule in load_yaml(DEFINITION)["select"]]
     assert set(selected) <= names
-    assert {stream.name for stream in AUGMENT_STREAMS} <= set(selected)
+    assert {s.name for s in AUGMENT_STREAMS if s.selected_by_default} <= set(selected)
+    assert not {s.name for s in AUGMENT_STREAMS if not s.selected_by_default} & set(selected)
 
 
 def test_meltano_yml_project_basics():
