@@ -483,12 +483,13 @@ def read_report(  # noqa: PLR0913 - all keyword-only, documented
             reader, lambda: reader.line_num, lines_ended=ended, cut_short=cut_short
         )
     except csv.Error as exc:
-        msg = f"{where}: line {reader.line_num + 1} is not readable CSV: {exc}"
+        msg = f"{where}: line {reader.line_num} is not readable CSV: {exc}"
         if "field limit" in str(exc):
             msg += f" (a value longer than {MAX_CELL_CHARS:,} characters is not accepted)"
         raise DataError(msg) from None
     except UnicodeDecodeError as exc:
-        msg = f"{where}: line {reader.line_num + 1} is not UTF-8 text ({exc.reason})."
+        # Text is decoded a block at a time: the bad byte is in the lines that follow.
+        msg = f"{where}: the text after line {reader.line_num} is not UTF-8 ({exc.reason})."
         raise DataError(msg) from None
 
 
