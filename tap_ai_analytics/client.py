@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import email.utils
+import itertools
 import json
 import queue
 import random
@@ -46,10 +47,11 @@ MAX_BACKOFF_SECONDS = 120.0
 #: First backoff after a 5xx, timeout or dropped connection.
 INITIAL_BACKOFF_SECONDS = 1.0
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
-#: A download's items are handed to the consumer in lists of this many...
-HANDOFF_BATCH_ITEMS = 256
-#: ...of which at most this many wait (so at most ~4,000 records are held at once).
-HANDOFF_BATCHES = 16
+#: A download's items are handed to the consumer in lists of this many (a hand-off
+#: wakes the other thread: rarely enough that it costs nothing per item)...
+HANDOFF_BATCH_ITEMS = 1024
+#: ...of which at most this many wait (so a few thousand records are held at once).
+HANDOFF_BATCHES = 4
 #: How often a download blocked on a full hand-off checks that its consumer is still there.
 HANDOFF_POLL_SECONDS = 0.1
 
@@ -437,7 +439,7 @@ class AnalyticsHTTPStream(RESTStream):
             request: The request.
             parse: Turns one attempt's body chunks into items.
 
-        Returns:
+        Yields:
             The items, in the order ``parse`` made them.
         """
         handoff: _Handoff[_T] = _Handoff()
@@ -456,9 +458,10 @@ class AnalyticsHTTPStream(RESTStream):
             else:
                 handoff.finish(None)
 
+        # Started on the first item asked for: a generator never iterated starts nothing.
         worker = threading.Thread(target=download, name=f"{self.name} download", daemon=True)
         worker.start()
-        return handoff.items(worker)
+        yield from handoff.items(worker)
 
 
 class _Handoff(t.Generic[_T]):
@@ -485,13 +488,8 @@ class _Handoff(t.Generic[_T]):
         Raises:
             _ConsumerGoneError: If the consumer stopped reading.
         """
-        batch: list[_T] = []
-        for item in items:
-            batch.append(item)
-            if len(batch) >= HANDOFF_BATCH_ITEMS:
-                self._put(batch)
-                batch = []
-        if batch:
+        items = iter(items)
+        while batch := list(itertools.islice(items, HANDOFF_BATCH_ITEMS)):
             self._put(batch)
 
     def finish(self, failure: BaseException | None) -> None:

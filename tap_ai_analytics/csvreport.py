@@ -623,8 +623,6 @@ class ReportBody(io.BufferedIOBase):
         self._offset = end
         return data
 
-    read = read1
-
     def _receive(self) -> None:
         chunk = next(self._chunks, None)
         if chunk is None:
@@ -650,19 +648,19 @@ def read_report_body(
 ) -> Iterator[dict]:
     """One download attempt: records from a UTF-8 CSV body as its chunks arrive.
 
+    The body is read as the records are asked for, not before.
+
     Args:
         chunks: The body, in chunks as received.
         check: The download's completeness check (shared by its attempts).
         **report: :func:`read_report`'s keyword arguments, ``where`` included.
 
-    Yields:
-        Records; none from a partial row.
-
-    Raises:
-        BodyCutShortError: When the body ends like one cut short (a transient failure).
-        DataError: On malformed CSV.
+    Returns:
+        The records (none from a partial row). Reading them raises BodyCutShortError
+        when the body ends like one cut short (a transient failure), DataError on
+        malformed CSV.
     """
     body = check.body(chunks)
     # A buffered binary stream is all TextIOWrapper uses (typeshed wants a concrete one).
     text = io.TextIOWrapper(t.cast("io.BufferedReader", body), encoding="utf-8-sig", newline="")
-    yield from read_report(text, cut_short=check.cut_short, **report)
+    return read_report(text, cut_short=check.cut_short, **report)  # not one more generator
