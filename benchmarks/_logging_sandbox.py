@@ -6,6 +6,7 @@ JSON line on stdout:
 
 * ``log``: every request received since the previous ``log`` (path, status, params,
   time), and the log is cleared;
+* ``restate YYYY-MM-DD``: restate that Augment date (its data is drawn anew);
 * ``quit``: stop.
 
 It also stops on SIGTERM, SIGINT or end of stdin.
@@ -48,7 +49,10 @@ def main() -> int:
             command = line.strip()
             if command == "quit":
                 break
-            if command == "log":
+            if command.startswith("restate "):  # restate YYYY-MM-DD: the vendor corrects a day
+                sandbox.data.augment.restate(dt.date.fromisoformat(command.split()[1]))
+                print(json.dumps({"restated": command.split()[1]}), flush=True)
+            elif command == "log":
                 log = [
                     {"path": r.path, "status": r.status, "params": r.params, "time": r.time}
                     for r in sandbox.requests

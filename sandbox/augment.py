@@ -500,3 +500,39 @@ class AugmentAPI:
         if style == "absent":
             return page, {"has_more": False}
         return page, {"next_cursor": None if style == "null" else "", "has_more": False}
+
+
+# -- 200 responses that are not data (fault injection) ---------------------------------------
+
+#: What a single-sign-on proxy in front of the API answers instead of the API.
+LOGIN_PAGE_HTML = (
+    b"<!DOCTYPE html><html><head><title>Sign in - Corporate SSO</title></head><body>"
+    b'<form method="post" action="/login"><input name="username"><input name="password" '
+    b'type="password"><button>Sign in</button></form></body></html>'
+)
+
+
+def bad_ok_body(kind: str, response: Response) -> Response:
+    """Replace a successful JSON response with a 200 that is not the endpoint's data.
+
+    Args:
+        kind: ``"error_object"``, ``"no_data"``, ``"null_data"`` or ``"html_page"`` (see
+            :meth:`~sandbox.faults.Faults.bad_ok_body_next`).
+        response: The real response.
+
+    Returns:
+        The replacement, with status 200.
+    """
+    if kind == "html_page":
+        return Response(200, HTML_TYPE, LOGIN_PAGE_HTML)
+    if kind == "error_object":
+        return json_response(200, error_body(500, "transient backend error"))
+    document = json.loads(response.body)
+    # The data array is the response's list-valued top-level member.
+    arrays = [key for key, value in document.items() if isinstance(value, list)]
+    for key in arrays:
+        if kind == "no_data":
+            del document[key]
+        else:
+            document[key] = None
+    return json_response(200, document)

@@ -138,6 +138,21 @@ class AugmentData:
             collections.OrderedDict()
         )
         self._lock = threading.Lock()
+        #: Dates whose data was restated, and how many times.
+        self._revisions: dict[dt.date, int] = {}
+
+    def restate(self, day: dt.date) -> None:
+        """Restate ``day``: its activity is drawn again, as if the vendor corrected it.
+
+        The new data differs from the old (other users, other metrics) and stays
+        deterministic: it depends only on the seed, the date and how often it was restated.
+
+        Args:
+            day: The date to restate.
+        """
+        with self._lock:
+            self._revisions[day] = self._revisions.get(day, 0) + 1
+            self._cache.pop(day, None)
 
     def _human(self, index: int) -> _AugmentIdentity:
         login = f"user{index:03d}@acme.example"
@@ -274,8 +289,10 @@ class AugmentData:
             return ()
         weekend = day.weekday() >= 5  # noqa: PLR2004 - Saturday and Sunday
         active: list[_AugmentUserDay] = []
+        # A restated day draws anew; dates never restated keep their original data.
+        revision = (self._revisions[day],) if day in self._revisions else ()
         for identity in self._identities:
-            rng = rng_for(self._seed, "augment", day.isoformat(), identity.login)
+            rng = rng_for(self._seed, "augment", day.isoformat(), identity.login, *revision)
             rate = identity.weekend_rate if weekend else identity.weekday_rate
             if rng.random() < rate:
                 active.append(self._user_day(rng, identity, day))

@@ -46,6 +46,8 @@ STYLE_CHOICES: dict[str, tuple[object, ...]] = {
 DEFAULT_EXTRA_COLUMNS: tuple[str, ...] = ("Deep Search Events",)
 
 DEFAULT_DROP_AFTER_BYTES = 64
+#: Kinds of :meth:`Faults.bad_ok_body_next`: a 200 that is not the endpoint's data.
+BAD_OK_BODIES: tuple[str, ...] = ("error_object", "no_data", "null_data", "html_page")
 #: Where :meth:`Faults.truncate_csv_next` ends a CSV body (see :func:`truncate_csv`).
 CSV_CUTS = ("mid_row", "mid_value", "short_row")
 #: How a truncated CSV body is framed: chunked (with the terminating chunk) or with a
@@ -128,13 +130,14 @@ class CsvCut:
 class _Scripted:
     """One queued fault and how many more requests it applies to."""
 
-    stage: str  # "early", "transport" or "malformed": when the server consults it
+    stage: str  # "early", "transport", "malformed" or "ok_body": when the server consults it
     remaining: int
     path_prefix: str | None
     early: EarlyFault | None = None
     transport: TransportFault | None = None
     retry_after_style: str | None = None
     retry_after_seconds: float = 1.0
+    bad_ok_body: str | None = None  # for stage "ok_body": one of BAD_OK_BODIES
     csv_cut: CsvCut | None = None
     consumed: int = 0
 
@@ -387,6 +390,27 @@ class Faults:
         _check_count(n)
         self._push(_Scripted("malformed", n, path_prefix))
 
+    def bad_ok_body_next(self, n: int, kind: str, path_prefix: str | None = None) -> None:
+        """Answer the next ``n`` matching successful JSON responses with a 200 that is not data.
+
+        Kinds: ``"error_object"`` (an Augment ``{"error": {"code", "message"}}`` document),
+        ``"no_data"`` (the response without its data array), ``"null_data"`` (the data
+        array as ``null``) and ``"html_page"`` (a login page served as ``text/html``).
+
+        Args:
+            n: Number of responses to replace.
+            kind: One of :data:`BAD_OK_BODIES`.
+            path_prefix: Only requests under this path are affected.
+
+        Raises:
+            ValueError: If ``kind`` is not supported.
+        """
+        _check_count(n)
+        if kind not in BAD_OK_BODIES:
+            msg = f"kind must be one of {BAD_OK_BODIES!r}, got {kind!r}"
+            raise ValueError(msg)
+        self._push(_Scripted("ok_body", n, path_prefix, bad_ok_body=kind))
+
     def truncate_csv_next(
         self,
         n: int,
@@ -471,6 +495,19 @@ class Faults:
         """
         with self._lock:
             return self._consume("malformed", path) is not None
+
+    def take_bad_ok_body(self, path: str) -> str | None:
+        """Consume a bad-200 fault for a successful JSON response.
+
+        Args:
+            path: The request path.
+
+        Returns:
+            The kind of body to send instead (see :meth:`bad_ok_body_next`), or ``None``.
+        """
+        with self._lock:
+            item = self._consume("ok_body", path)
+        return None if item is None else item.bad_ok_body
 
     def take_csv_cut(self, path: str, params: Mapping[str, str]) -> CsvCut | None:
         """Consume the CSV truncation (if any) for a report request.

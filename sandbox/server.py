@@ -21,7 +21,7 @@ import typing as t
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .augment import AugmentAPI
+from .augment import AugmentAPI, bad_ok_body
 from .data import BENCH_INSTANCE, DEFAULT_SEED, Dataset
 from .faults import Faults, TransportFault
 from .messages import Request, Response, guess_content_type, text_response
@@ -56,7 +56,7 @@ class RequestRecord:
         vendor: ``"augment"``, ``"sourcegraph"`` or ``"unknown"``.
         headers: Request headers (last value of each name).
         fault: Name of the injected fault (``"fail"``, ``"rate_limit"``, ``"drop"``, ``"slow"``,
-            ``"malformed"``) or ``None``.
+            ``"malformed"``, or a kind of ``bad_ok_body_next``) or ``None``.
         time: Monotonic time at which the response started.
     """
 
@@ -182,7 +182,15 @@ class _App:
         ):
             response.body = response.body[: max(1, len(response.body) // 2)]
             return response, api.vendor, "malformed"
-        return response, api.vendor, None
+        response, label = self.apply_bad_ok_body(request.path, response)
+        return response, api.vendor, label
+
+    def apply_bad_ok_body(self, path: str, response: Response) -> tuple[Response, str | None]:
+        """Swap a successful JSON response for a scripted bad 200, if one is queued."""
+        if not (response.is_json and 200 <= response.status < 300):  # noqa: PLR2004
+            return response, None
+        kind = self.faults.take_bad_ok_body(path)
+        return (response, None) if kind is None else (bad_ok_body(kind, response), kind)
 
     def record(self, record: RequestRecord) -> None:
         with self.lock:

@@ -15,6 +15,9 @@ import itertools
 import json
 import queue
 import random
+import re
+import socket
+import ssl
 import threading
 import typing as t
 from functools import cached_property
@@ -47,6 +50,17 @@ MAX_BACKOFF_SECONDS = 120.0
 #: First backoff after a 5xx, timeout or dropped connection.
 INITIAL_BACKOFF_SECONDS = 1.0
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+#: Attempts before giving up on a failure that retrying cannot fix (a host name that does
+#: not resolve, an untrusted TLS certificate): one quick re-try covers a passing resolver
+#: or certificate-rotation glitch; more would only delay the same answer.
+PERMANENT_FAILURE_ATTEMPTS = 2
+#: getaddrinfo errors meaning the name has no address (as opposed to EAI_AGAIN: try later).
+_NO_SUCH_HOST = frozenset(
+    code for code in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)) if code is not None
+)
+_CHECK_URL = "check the API URL setting"
+_MARKUP_START = re.compile(rb"\s*<")  # matched in place: no copy of a large body
+_HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 #: A download's items are handed to the consumer in lists of this many (a hand-off
 #: wakes the other thread: rarely enough that it costs nothing per item)...
 HANDOFF_BATCH_ITEMS = 1024
@@ -111,19 +125,194 @@ def describe_exception(exc: BaseException) -> str:
     """Summarise a request failure in one line (without URLs' query strings)."""
     if isinstance(exc, RetriableAPIError):
         return str(exc)
-    if isinstance(exc, requests.exceptions.Timeout) or _is_read_timeout(exc):
-        return "timed out"
-    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, ConnectionResetError)):
-        return "connection dropped mid-response"
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return "connection failed"
+    if isinstance(exc, (requests.exceptions.RequestException, ConnectionResetError)):
+        return connection_failure(exc).cause
     return type(exc).__name__
 
 
-def _is_read_timeout(exc: BaseException) -> bool:
+@dataclasses.dataclass(frozen=True)
+class RequestFailure:
+    """Why a request failed, and whether retrying can help.
+
+    Attributes:
+        cause: What happened, naming the host (``DNS resolution failed for ...``).
+        fix: What the user can check, for the final error message ("" when nothing).
+        permanent: True when retrying cannot help (the name does not resolve, the
+            certificate is not trusted): the request gives up after
+            :data:`PERMANENT_FAILURE_ATTEMPTS` instead of the whole retry budget.
+    """
+
+    cause: str
+    fix: str = ""
+    permanent: bool = False
+
+
+def connection_failure(exc: BaseException) -> RequestFailure:  # noqa: PLR0911 - one per cause
+    """Classify a failed request from the exceptions requests and urllib3 wrap inside it.
+
+    Args:
+        exc: The exception the request raised.
+
+    Returns:
+        The cause naming the host, and whether it is worth retrying.
+    """
+    chain = list(_exception_chain(exc))
+    host = _failed_host(chain)
+    dns = _dns_failure(chain, host)
+    if dns is not None:
+        return dns
+    if _first(chain, ConnectionRefusedError) is not None:
+        return RequestFailure(
+            f"connection refused by {host}",
+            "check that the server is up and that the API URL setting has the right host and port",
+        )
+    certificate = _first(chain, ssl.SSLCertVerificationError)
+    if certificate is not None:
+        reason = certificate.verify_message or certificate.reason or "untrusted certificate"
+        return RequestFailure(
+            f"TLS certificate verification failed for {host}: {reason}",
+            f"{_CHECK_URL}; a proxy that intercepts TLS needs its CA certificate trusted",
+            permanent=True,
+        )
+    tls = _first(chain, ssl.SSLError)
+    if tls is not None or isinstance(exc, requests.exceptions.SSLError):
+        detail = (tls.reason or tls.strerror) if tls is not None else None
+        return RequestFailure(f"TLS error with {host}: {detail or exc}", _CHECK_URL)
+    if _is_connect_timeout(chain):
+        return RequestFailure(
+            f"timed out connecting to {host}", "check the network connection and any firewall"
+        )
+    if isinstance(exc, requests.exceptions.Timeout) or _is_read_timeout(chain):
+        return RequestFailure(
+            f"timed out waiting for {host} to answer",
+            "raise request_timeout_seconds if the server is just slow",
+        )
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, ConnectionResetError)) or (
+        _first(chain, ConnectionResetError) is not None
+    ):
+        return RequestFailure(f"connection to {host} dropped before the response was complete")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        innermost = chain[-1]
+        detail = innermost.strerror if isinstance(innermost, OSError) else None
+        return RequestFailure(f"connection to {host} failed ({detail or type(innermost).__name__})")
+    return RequestFailure(type(exc).__name__)
+
+
+def _dns_failure(chain: list[BaseException], host: str) -> RequestFailure | None:
+    """The failure to resolve ``host``, if that is what happened."""
+    gai = _first(chain, socket.gaierror)
+    if gai is not None and gai.errno in _NO_SUCH_HOST:
+        return RequestFailure(
+            f"DNS resolution failed for {host} (no such host)", _CHECK_URL, permanent=True
+        )
+    if gai is not None:  # EAI_AGAIN and the like: the resolver may answer later
+        return RequestFailure(
+            f"DNS resolution failed for {host} ({gai.strerror or gai})",
+            "check the network connection and DNS",
+        )
+    if _first(chain, urllib3.exceptions.NameResolutionError) is not None:  # cause unknown
+        return RequestFailure(f"DNS resolution failed for {host}", _CHECK_URL)
+    return None
+
+
+def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception wrapped in it, outermost first.
+
+    requests wraps urllib3's error in its ``args``, urllib3's MaxRetryError names the
+    real one in ``reason``, and the socket or ssl error is the ``__cause__`` below that.
+    """
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending += [arg for arg in current.args if isinstance(arg, BaseException)]
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            pending.append(reason)
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+
+
+_E = t.TypeVar("_E", bound=BaseException)
+
+
+def _first(chain: list[BaseException], kind: type[_E]) -> _E | None:
+    return next((e for e in chain if isinstance(e, kind)), None)
+
+
+def _failed_host(chain: list[BaseException]) -> str:
+    """``host[:port]`` of the failed request (never the URL's credentials or query)."""
+    for error in chain:
+        request = getattr(error, "request", None)
+        url = getattr(request, "url", None)
+        if isinstance(url, str) and url:
+            parts = urlsplit(url)
+            if parts.hostname:
+                return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+        # urllib3 errors know their connection (pool): used when requests gives no request.
+        where = getattr(error, "pool", None) or getattr(error, "conn", None)
+        if isinstance(getattr(where, "host", None), str):
+            port = getattr(where, "port", None)
+            return f"{where.host}:{port}" if port else where.host  # type: ignore[union-attr]
+    return "the server"
+
+
+def _is_connect_timeout(chain: list[BaseException]) -> bool:
+    # urllib3's NewConnectionError (refused, DNS) subclasses ConnectTimeoutError.
+    return any(
+        isinstance(e, (requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError))
+        and not isinstance(e, urllib3.exceptions.NewConnectionError)
+        for e in chain
+    )
+
+
+def _is_read_timeout(chain: list[BaseException]) -> bool:
     # requests reports a body that stalls past the read timeout as a ConnectionError
     # wrapping urllib3's ReadTimeoutError.
-    return any(isinstance(arg, urllib3.exceptions.ReadTimeoutError) for arg in exc.args)
+    return _first(chain, urllib3.exceptions.ReadTimeoutError) is not None
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "null" if value is None else "string"
+
+
+def _not_data(body: object, records_key: str) -> str:
+    """Why a decoded 200 body is not an endpoint's data ("" when it is)."""
+    if not isinstance(body, dict):
+        return f"is a JSON {_json_type(body)}, not an object with a {records_key!r} list"
+    if body.get("error"):
+        return "carries an error instead of data"
+    if records_key not in body:
+        return f"has no {records_key!r} list"
+    records = body[records_key]
+    if not isinstance(records, list):
+        return f"has {records_key!r} as a JSON {_json_type(records)}, not a list"
+    return ""
+
+
+def _is_html(response: requests.Response) -> bool:
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    return content_type in {"text/html", "application/xhtml+xml"} or bool(
+        _MARKUP_START.match(response.content)
+    )
+
+
+def _html_title(response: requests.Response) -> str:
+    match = _HTML_TITLE.search(response.content[:65536])
+    if not match:
+        return ""
+    return quote_body(match.group(1).decode(response.encoding or "utf-8", errors="replace"))
 
 
 class RetriesExhaustedError(APIRequestError):
@@ -286,11 +475,31 @@ class AnalyticsHTTPStream(RESTStream):
             redact(reason, self.settings.secrets),
             details.get("wait") or 0.0,
             details["tries"] + 1,
-            self.backoff_max_tries(),
+            self.attempt_limit(failure),
         )
+
+    def attempt_limit(self, failure: BaseException | None) -> int:
+        """Attempts a request gets, given the failure of its last attempt.
+
+        Args:
+            failure: The last failure, if any.
+
+        Returns:
+            ``max_request_attempts``, or fewer for a failure retrying cannot fix.
+        """
+        limit = self.backoff_max_tries()
+        if (
+            isinstance(failure, requests.exceptions.ConnectionError)
+            and connection_failure(failure).permanent
+        ):
+            return min(limit, PERMANENT_FAILURE_ATTEMPTS)
+        return limit
 
     def request_decorator(self, func: Callable[..., _T]) -> Callable[..., _T]:
         """Pace every attempt, retry transient failures, explain exhausted retries.
+
+        A failure retrying cannot fix (see :class:`RequestFailure`) gives up after
+        :data:`PERMANENT_FAILURE_ATTEMPTS` instead of the whole budget.
 
         Args:
             func: The function performing one attempt.
@@ -298,25 +507,51 @@ class AnalyticsHTTPStream(RESTStream):
         Returns:
             The function with pacing and retries.
         """
+        attempts = 0  # of the current call, for the final message
 
         def paced(*args: t.Any, **kwargs: t.Any) -> _T:
+            nonlocal attempts
             if self.pacer is not None:
                 self.pacer.acquire()
-            return func(*args, **kwargs)
+            attempts += 1
+            try:
+                return func(*args, **kwargs)
+            except requests.exceptions.ConnectionError as exc:
+                # Raised as a non-retried error, so backoff stops before its own limit.
+                if attempts >= self.attempt_limit(exc):
+                    raise self.retries_exhausted(attempts, connection_failure(exc)) from None
+                raise
 
         retried = super().request_decorator(paced)  # type: ignore[arg-type]
 
         def call(*args: t.Any, **kwargs: t.Any) -> _T:
+            nonlocal attempts
+            attempts = 0
             try:
                 return t.cast("_T", retried(*args, **kwargs))
             except RETRIED_EXCEPTIONS as exc:
-                msg = (
-                    f"{self.vendor_label} {self.path} kept failing after "
-                    f"{self.backoff_max_tries()} attempts: {describe_exception(exc)}"
+                failure = (
+                    RequestFailure(str(exc))
+                    if isinstance(exc, RetriableAPIError)
+                    else connection_failure(exc)
                 )
-                raise RetriesExhaustedError(redact(msg, self.settings.secrets)) from None
+                raise self.retries_exhausted(attempts, failure) from None
 
         return call
+
+    def retries_exhausted(self, attempts: int, failure: RequestFailure) -> RetriesExhaustedError:
+        """The final error of a request that kept failing.
+
+        Args:
+            attempts: Attempts made.
+            failure: The last attempt's failure.
+
+        Returns:
+            The error, naming the endpoint, the cause and (if any) what to check.
+        """
+        msg = f"{self.vendor_label} {self.path} kept failing after {attempts} attempts: "
+        msg += f"{failure.cause}; {failure.fix}." if failure.fix else failure.cause
+        return RetriesExhaustedError(redact(msg, self.settings.secrets))
 
     def validate_response(self, response: requests.Response) -> None:
         """Classify a response: fine, transient (retried) or permanent (explained).
@@ -393,14 +628,18 @@ class AnalyticsHTTPStream(RESTStream):
             raise
         return response
 
-    def fetch_json(self, request: HTTPRequest) -> t.Any:
+    def fetch_json(self, request: HTTPRequest, *, records_key: str | None = None) -> t.Any:
         """Send a request and return its JSON body, retrying transient failures.
 
-        A 200 whose body is not valid JSON (a proxy page, a cut connection) is retried
-        like a 5xx.
+        A 200 that is not data is retried like a 5xx: a body that is not valid JSON (a
+        cut connection) and, when ``records_key`` is given, anything but a JSON object
+        with a list under that key (an ``error`` object, a missing array). Taking such a
+        body for "no records" would move the bookmark past dates never delivered. An
+        HTML page is reported at once (see :meth:`html_page_error`).
 
         Args:
             request: The request.
+            records_key: The endpoint's documented data array, if the body must have one.
 
         Returns:
             The decoded JSON body.
@@ -409,12 +648,46 @@ class AnalyticsHTTPStream(RESTStream):
         def attempt() -> t.Any:
             response = self._send(request)
             try:
-                return response.json()
+                body = response.json()
             except ValueError:
-                msg = f"malformed JSON in a {response.status_code} response from {self.path}"
-                raise RetriableAPIError(msg, response) from None
+                if _is_html(response):  # (JSON labelled text/html is still JSON)
+                    raise self.html_page_error(response) from None
+                problem = "is not valid JSON"
+            else:
+                problem = "" if records_key is None else _not_data(body, records_key)
+            if problem:
+                status = f"HTTP {response.status_code} from {urlsplit(response.url).path}"
+                excerpt = redact(quote_body(response.text), self.settings.secrets)
+                msg = f"{status} {problem}: {excerpt or '(empty)'}"
+                raise RetriableAPIError(msg, response)
+            return body
 
         return self.request_decorator(attempt)()
+
+    def html_page_error(self, response: requests.Response) -> APIRequestError:
+        """Explain an HTML page where JSON was expected, without retrying.
+
+        A JSON API does not answer 200 with HTML: a login page, a captive portal or a
+        proxy's block page does, and it answers the same way on every attempt. Failing
+        at once costs nothing (no bookmark moves, the next run resumes here), whereas the
+        retry budget would only delay the same answer by minutes; a gateway that is merely
+        busy sends a 5xx status, which is retried.
+
+        Args:
+            response: The 200 response with an HTML body.
+
+        Returns:
+            The error to raise.
+        """
+        title = _html_title(response)
+        page = f'an HTML page titled "{title}"' if title else "an HTML page"
+        msg = (
+            f"{self.vendor_label} {response.request.method} {urlsplit(response.url).path} "
+            f"got {page} (HTTP {response.status_code}) instead of JSON — a proxy or login page? "
+            "Check the API URL setting and any proxy, VPN or firewall between this machine "
+            "and the API."
+        )
+        return APIRequestError(redact(msg, self.settings.secrets))
 
     def fetch_text(self, request: HTTPRequest) -> str:
         """Send a request and return its body as text, retrying transient failures."""

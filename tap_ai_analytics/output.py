@@ -10,7 +10,8 @@ Two pieces, each replacing per-record work whose answer does not change per reco
   message (STATE, SCHEMA, ...) first writes the pending records and is then flushed,
   so a STATE never reaches the target before the records it covers; pending
   records are also written at exit. A killed run loses at most the records written
-  after the last STATE, which the next run reads again from that STATE.
+  after the last STATE, which the next run reads again from that STATE. A target that
+  stops reading (a broken pipe) ends the run with :class:`TargetStoppedReadingError`.
 * :func:`lean_write_record_message` is ``Stream._write_record_message`` with the
   selection mask and stream maps resolved once per stream instead of once per record,
   and no ``RecordMessage`` object, generator or tap dispatch per record: the line is
@@ -28,7 +29,9 @@ but converted to a datetime at most every :data:`CLOCK_RESOLUTION` seconds: a re
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as dt
+import os
 import sys
 import time
 import typing as t
@@ -41,6 +44,8 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams.core import Stream
 
+from tap_ai_analytics.errors import TapError
+
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Record
     from singer_sdk.singerlib.encoding.simple import Message
@@ -52,11 +57,50 @@ CLOCK_RESOLUTION = 0.1
 _writers: weakref.WeakSet[BufferedMsgSpecWriter] = weakref.WeakSet()
 
 
+#: The one line reported when the target closes its end of the pipe (``tap | head -1``).
+TARGET_STOPPED_READING = (
+    "The target stopped reading (the tap's output pipe was closed), so the sync stopped; "
+    "the next run resumes from the last STATE the target received."
+)
+
+
+class TargetStoppedReadingError(TapError):
+    """stdout is a pipe whose reader, the Singer target, has gone away."""
+
+
 @atexit.register
 def _write_pending_records() -> None:
-    """At exit, write what any writer still holds (Python then flushes stdout)."""
-    for writer in list(_writers):
-        writer.write_pending()
+    """At exit, write what any writer still holds (Python then flushes stdout).
+
+    A target that stopped reading was reported already, or no longer cares.
+    """
+    with contextlib.suppress(TargetStoppedReadingError):
+        for writer in list(_writers):
+            writer.write_pending()
+
+
+def _write_stdout(data: bytes | bytearray, *, flush: bool = False) -> None:
+    """Write bytes to stdout; a reader that went away becomes one clear error.
+
+    Raises:
+        TargetStoppedReadingError: If the pipe is broken. stdout then goes to the null
+            device, so that nothing written later (a final STATE, the buffered bytes
+            Python flushes at exit) fails again with a traceback.
+    """
+    try:
+        sys.stdout.buffer.write(data)
+        if flush:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+        raise TargetStoppedReadingError(TARGET_STOPPED_READING) from None
+
+
+def _discard_stdout() -> None:
+    with contextlib.suppress(OSError, ValueError):  # not a real file: nothing to redirect
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
 
 
 class BufferedMsgSpecWriter(MsgSpecWriter):
@@ -95,8 +139,7 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
                 self.write_pending()
         else:
             self.write_pending()
-            sys.stdout.buffer.write(self.format_message(message))
-            sys.stdout.flush()
+            _write_stdout(self.format_message(message), flush=True)
 
     def record_prefix(self, stream: str) -> bytes:
         """The start of every RECORD message of ``stream``, up to the record itself.
@@ -139,14 +182,16 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
             raise
         pending += self._suffix
         if len(pending) >= self.CHUNK_BYTES:
-            sys.stdout.buffer.write(pending)
+            _write_stdout(pending)
             pending.clear()
 
     def write_pending(self) -> None:
         """Write the pending RECORD messages to stdout (not flushed)."""
         if self.pending:
-            sys.stdout.buffer.write(self.pending)
-            self.pending.clear()
+            try:
+                _write_stdout(self.pending)
+            finally:
+                self.pending.clear()
 
 
 class _RecordPlan(t.NamedTuple):

@@ -26,6 +26,8 @@ DEFAULT_SOURCEGRAPH_API_URL = "https://analytics.sourcegraph.com"
 #: Without a start_date, the first run covers this many days (one Augment window).
 DEFAULT_HISTORY_DAYS = 90
 SOURCEGRAPH_WINDOWS = ("month", "day")
+#: Default of ``full_lookback_every_days``: a full lookback once a week.
+DEFAULT_FULL_LOOKBACK_EVERY_DAYS = 7
 
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
@@ -132,6 +134,18 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "full_lookback_every_days",
+        th.IntegerType(minimum=0),
+        default=DEFAULT_FULL_LOOKBACK_EVERY_DAYS,
+        title="Full Lookback Every Days",
+        description=(
+            "Augment per-day streams skip a lookback day whose totals (dau-count, "
+            "daily-usage) are unchanged since it was synced; every this many days a run "
+            "re-reads every lookback day anyway, to catch a restatement that left the "
+            "totals unchanged. 0: always re-read every lookback day."
+        ),
+    ),
+    th.Property(
         "request_timeout_seconds",
         th.IntegerType(minimum=1),
         default=300,
@@ -187,6 +201,8 @@ class Settings:
     lookback_days: int
     request_timeout_seconds: int
     max_request_attempts: int
+    #: Days between runs that re-read every lookback day (0: every run).
+    full_lookback_every_days: int = DEFAULT_FULL_LOOKBACK_EVERY_DAYS
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -230,6 +246,9 @@ class Settings:
             lookback_days=lookback_days,
             request_timeout_seconds=_integer(config, "request_timeout_seconds", 300, minimum=1),
             max_request_attempts=_integer(config, "max_request_attempts", 8, minimum=1),
+            full_lookback_every_days=_integer(
+                config, "full_lookback_every_days", DEFAULT_FULL_LOOKBACK_EVERY_DAYS, minimum=0
+            ),
         )
         if settings.augment is None and settings.sourcegraph is None:
             msg = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import typing as t
 
 from tap_ai_analytics.dates import parse_date
@@ -13,12 +14,14 @@ NOT_A_STATE = (
 )
 _FIX = "fix it or clear it (meltano state clear <state-id>)"
 
+logger = logging.getLogger("tap-ai-analytics")
+
 
 def check_state(state: object, stream_names: t.Collection[str]) -> None:
     """Check that a state is one this tap can resume from.
 
-    Bookmarks of streams this tap does not have are left alone (a deselected or renamed
-    stream); those of its own streams must name ``YYYY-MM-DD`` dates.
+    Bookmarks of streams this tap does not have (a stream of another version) are ignored
+    with one warning naming them; those of its own streams must name ``YYYY-MM-DD`` dates.
 
     Args:
         state: The decoded state.
@@ -29,11 +32,13 @@ def check_state(state: object, stream_names: t.Collection[str]) -> None:
     """
     if not isinstance(state, dict) or not isinstance(state.get("bookmarks", {}), dict):
         raise ConfigError(NOT_A_STATE)
+    unknown: list[str] = []
     for name, bookmark in state.get("bookmarks", {}).items():
         if not isinstance(bookmark, dict):
             msg = f"The state's bookmark for {name} is not an object: {_FIX}."
             raise ConfigError(msg)
         if name not in stream_names:
+            unknown.append(name)
             continue
         partitions = bookmark.get("partitions", [])
         if not isinstance(partitions, list) or not all(
@@ -53,3 +58,9 @@ def check_state(state: object, stream_names: t.Collection[str]) -> None:
                     f"(a state from another tap or version?): {_FIX}."
                 )
                 raise ConfigError(msg) from None
+    if unknown:
+        logger.warning(
+            "Ignoring the state's bookmarks for streams this version of the tap does not "
+            "have: %s (a state from another version?).",
+            ", ".join(sorted(unknown)),
+        )

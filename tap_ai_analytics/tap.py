@@ -18,6 +18,7 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.streams.rest import PageContext
 from singer_sdk.tap_base import CliTestOptionValue
 
+from tap_ai_analytics.activity import AugmentActivity
 from tap_ai_analytics.dates import DateRange
 from tap_ai_analytics.errors import ConfigError, TapError, redact
 from tap_ai_analytics.output import BufferedMsgSpecWriter
@@ -81,7 +82,11 @@ class TapAIAnalytics(Tap):
             pacer = RateLimiter(
                 settings.augment.rate_limit_per_minute, settings.augment.rate_limit_burst
             )
-            streams += [cls(self, settings, pacer=pacer) for cls in AUGMENT_STREAMS]
+            # One per run: the daily totals, the plan and its progress (activity.py).
+            activity = AugmentActivity(pacer)
+            streams += [
+                cls(self, settings, pacer=pacer, activity=activity) for cls in AUGMENT_STREAMS
+            ]
         if settings.sourcegraph is not None:
             access = InstanceAccess()
             streams += [cls(self, settings, access=access) for cls in SOURCEGRAPH_STREAMS]

@@ -582,6 +582,23 @@ class StateAuditor:
             )
 
 
+def assert_synced_everything(
+    sb: Sandbox, first: dt.date, last: dt.date, run: CliRun, streams: Sequence[str]
+) -> None:
+    """A run that succeeded: every record of ``streams`` over ``first..last`` delivered.
+
+    Also: no traceback, no STATE ahead of the records before it, and the final state
+    bookmarks ``last`` for each (Augment) stream.
+    """
+    assert run.returncode == 0, run.explain()
+    assert "Traceback" not in run.stderr
+    truth = ground_truth(sb, first, last, streams)
+    assert_complete(truth, run.messages)
+    StateAuditor(truth).feed(run.messages)
+    for stream in streams:
+        assert bookmark_of(run.states[-1], stream) == last.isoformat(), stream
+
+
 class FaultSequence:
     """Arms scripted faults one step at a time, each on a later request than the last.
 

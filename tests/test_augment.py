@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from tap_ai_analytics.activity import ROWS_PER_USER_KEY
 from tap_ai_analytics.errors import APIRequestError, DataError
 from tap_ai_analytics.schemas import AUGMENT_METRICS
 from tests.conftest import (
@@ -228,7 +229,10 @@ def test_state_is_emitted_after_each_completed_date(sandbox):
 
 
 def test_incremental_run_requests_only_lookback_plus_new_days(sandbox):
-    config = augment_config(sandbox, start_date=days_before(30), lookback_days=3)
+    # A full lookback every run: lookback_days re-reads exactly that many dates.
+    config = augment_config(
+        sandbox, start_date=days_before(30), lookback_days=3, full_lookback_every_days=0
+    )
     first = run_sync(config)
     assert first.bookmark("augment_daily_active_users") == YESTERDAY.isoformat()
     sandbox.reset_log()
@@ -243,6 +247,9 @@ def test_incremental_run_requests_only_lookback_plus_new_days(sandbox):
         assert requests_to(sandbox, path) == [
             {"start_date": days_before(3), "end_date": YESTERDAY.isoformat()}
         ]
+    # The same state, but for the rows per user each run saw (the second saw 3 days).
+    for state in (first.final_state, second.final_state):
+        state["bookmarks"]["augment_user_activity_by_editor_language"].pop(ROWS_PER_USER_KEY)
     assert second.final_state == first.final_state
 
 

@@ -834,6 +834,29 @@ def test_malformed_json_next(sb, http):
     assert sb.requests[1].fault == "malformed"
 
 
+def test_bad_ok_body_next(sb, http):
+    for kind in ("error_object", "no_data", "null_data", "html_page"):
+        sb.faults.bad_ok_body_next(1, kind, path_prefix="/analytics/v0/dau-count")
+    error, no_data, null_data, html = (aug(http, sb, "dau-count") for _ in range(4))
+    assert [r.status_code for r in (error, no_data, null_data, html)] == [200] * 4
+    assert error.json() == {"error": {"code": "Internal", "message": "transient backend error"}}
+    assert "daily_active_user_counts" not in no_data.json()
+    assert "metadata" in no_data.json()
+    assert null_data.json()["daily_active_user_counts"] is None
+    assert html.headers["Content-Type"].startswith("text/html")
+    assert "<title>Sign in" in html.text
+    assert aug(http, sb, "dau-count").json()["daily_active_user_counts"]  # consumed
+    assert [r.fault for r in sb.requests] == [
+        "error_object",
+        "no_data",
+        "null_data",
+        "html_page",
+        None,
+    ]
+    with pytest.raises(ValueError, match="kind must be one of"):
+        sb.faults.bad_ok_body_next(1, "empty")
+
+
 def test_faults_validation_and_clear():
     faults = Faults()
     with pytest.raises(ValueError, match="final_cursor"):

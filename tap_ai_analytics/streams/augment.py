@@ -8,6 +8,7 @@ import typing as t
 from singer_sdk import typing as th
 from singer_sdk.streams.rest import PageContext
 
+from tap_ai_analytics.activity import FULL_LOOKBACK_KEY, ROWS_PER_USER_KEY, remember_day
 from tap_ai_analytics.dates import DateRange, parse_date, years_before
 from tap_ai_analytics.errors import DataError
 from tap_ai_analytics.schemas import AUGMENT_METRICS, augment_schema
@@ -16,9 +17,12 @@ from tap_ai_analytics.streams.base import DateWindowStream
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
+    from singer_sdk import Tap
     from singer_sdk.helpers.types import Context, Record
 
-    from tap_ai_analytics.settings import AugmentSettings
+    from tap_ai_analytics.activity import AugmentActivity, RowsPerDay, TotalsRole
+    from tap_ai_analytics.pacing import RateLimiter
+    from tap_ai_analytics.settings import AugmentSettings, Settings
 
 #: The API refuses ranges longer than this (inclusive count of dates).
 MAX_RANGE_DAYS = 90
@@ -58,6 +62,46 @@ class AugmentStream(DateWindowStream):
     plain_fields: t.ClassVar[tuple[str, ...]] = ()
     #: Record fields that are part of the key: a missing value becomes "".
     key_fields: t.ClassVar[tuple[str, ...]] = ()
+    #: Per-day streams whose rows per day follow from the daily totals (see activity.py):
+    #: their days are planned exactly, skipped when empty or unchanged.
+    rows_per_day: t.ClassVar[RowsPerDay | None] = None
+    #: The windowed endpoints that give the daily totals.
+    totals_role: t.ClassVar[TotalsRole | None] = None
+
+    def __init__(
+        self,
+        tap: Tap,
+        settings: Settings,
+        *,
+        pacer: RateLimiter | None = None,
+        activity: AugmentActivity | None = None,
+    ) -> None:
+        """Create the stream.
+
+        Args:
+            tap: The tap.
+            settings: The validated configuration.
+            pacer: The request budget shared by every Augment stream.
+            activity: The daily totals and plan shared by every Augment stream (None:
+                every day is requested, no run plan).
+        """
+        super().__init__(tap, settings, pacer=pacer)
+        self.activity = activity
+        if activity is not None:
+            activity.register(self)
+        self._dates_done = 0
+        self._window_rows = 0
+        self._window_requested = False
+        #: Rows and active users of the days this run requested (the breakdown learns
+        #: its rows per active user from them).
+        self._rows_seen = 0
+        self._users_seen = 0
+        self._run_dates: tuple[DateRange | None] | None = None
+
+    @property
+    def rows_per_user_seen(self) -> float | None:
+        """Rows per active user on the days this run requested so far (None: none yet)."""
+        return self._rows_seen / self._users_seen if self._users_seen else None
 
     @property
     def vendor(self) -> AugmentSettings:
@@ -100,23 +144,95 @@ class AugmentStream(DateWindowStream):
         return params
 
     def window_records(self, window: DateRange, context: Context | None) -> Iterator[Record]:
-        """Fetch every page of one window and yield its records, ascending by date."""
-        page = AugmentPage(window)
-        seen_cursors: set[str] = set()
-        while True:
-            body = self.fetch_json(self.get_http_request(page=PageContext(context, page)))
-            if not isinstance(body, dict):
-                msg = f"Augment {self.path} returned {type(body).__name__}, not a JSON object."
-                raise DataError(msg)
-            rows = body.get(self.records_key) or []
+        """Yield the records of one window (every page), ascending by date.
+
+        A windowed endpoint already read for the run's daily totals is not requested
+        again: its records come from that same response.
+        """
+        cached = self.activity.cached_rows(self, window) if self.activity else None
+        pages = [cached] if cached is not None else self.fetch_pages(window, context)
+        for rows in pages:
             records = [self.to_record(row, window) for row in rows]
             if self.window_days > 1:
                 records.sort(key=lambda record: record["date"])
+            self._window_rows += len(records)
             yield from records
+
+    def fetch_pages(self, window: DateRange, context: Context | None) -> Iterator[list[t.Any]]:
+        """Request every page of one window; yield each page's rows."""
+        page = AugmentPage(window)
+        seen_cursors: set[str] = set()
+        while True:
+            request = self.get_http_request(page=PageContext(context, page))
+            body = self.fetch_json(request, records_key=self.records_key)
+            if not isinstance(body, dict):
+                msg = f"Augment {self.path} returned {type(body).__name__}, not a JSON object."
+                raise DataError(msg)
+            yield body.get(self.records_key) or []
+            if self.activity is not None:
+                self.activity.progress(self, self._dates_done, self.logger)
             cursor = self.next_cursor(body, window, seen_cursors)
             if cursor is None:
                 return
             page = AugmentPage(window, cursor)
+
+    def fetch_rows(self, window: DateRange) -> list[t.Any]:
+        """Request one window's rows (all pages), without making records of them."""
+        return [row for rows in self.fetch_pages(window, None) for row in rows]
+
+    # -- the run plan, empty days and cheap lookback (see activity.py) ----------------
+
+    def sync_dates(self, context: Context | None) -> DateRange | None:
+        """The dates this run covers, computed once (the plan asks before the stream runs).
+
+        Once, so that a warning about the history horizon is not logged twice.
+        """
+        if self._run_dates is None:
+            self._run_dates = (super().sync_dates(context),)
+        return self._run_dates[0]
+
+    def log_plan(self, context: Context | None, dates: DateRange, windows: list[DateRange]) -> None:
+        """Log the run plan (once, before the first request) and this stream's part."""
+        if self.activity is None:
+            super().log_plan(context, dates, windows)
+            return
+        self.activity.prepare(self.logger)
+        self.activity.log_stream_start(self, self.logger)
+
+    def should_request(self, window: DateRange, context: Context | None) -> bool:  # noqa: ARG002
+        """Skip a day with no activity, and a lookback day whose totals are unchanged."""
+        self._window_rows = 0
+        self._window_requested = True
+        if self.rows_per_day is None or self.activity is None or not self.activity.prepared:
+            return True
+        decision = self.activity.decide(self, window.first)
+        if not decision.request:
+            self.logger.debug("%s: %s skipped (%s).", self.name, window, decision.skipped_because)
+        self._window_requested = decision.request
+        return decision.request
+
+    def window_delivered(self, window: DateRange, context: Context | None) -> None:
+        """Keep the day's fingerprint (lookback horizon only) and what the run learnt."""
+        self._dates_done += window.days
+        if self.rows_per_day is None or self.activity is None or not self.activity.prepared:
+            return
+        state = self.get_context_state(context)
+        previous = self.bookmark(context)
+        totals = self.activity.totals(window.first)
+        remember_day(
+            state,
+            window.first,
+            totals.fingerprint if totals else None,
+            bookmark=previous,
+            lookback_days=self.settings.lookback_days,
+        )
+        if self.activity.full_lookback_due(self) and (previous is None or window.last >= previous):
+            state[FULL_LOOKBACK_KEY] = self.settings.today.isoformat()
+        if self._window_requested and totals is not None and totals.user_count:
+            self._rows_seen += self._window_rows
+            self._users_seen += totals.user_count
+            if self.rows_per_day == "user_combos" and self.rows_per_user_seen is not None:
+                state[ROWS_PER_USER_KEY] = round(max(1.0, self.rows_per_user_seen), 3)
 
     def next_cursor(self, body: dict, window: DateRange, seen: set[str]) -> str | None:
         """The cursor of the next page, or None after the last page.
@@ -221,6 +337,7 @@ class AugmentDauCountStream(AugmentStream):
     records_key = "daily_active_user_counts"
     window_days = MAX_RANGE_DAYS
     plain_fields = ("user_count",)
+    totals_role = "counts"
     schema = augment_schema(
         th.Property("user_count", th.IntegerType, description="Unique active users that day.")
     )
@@ -235,6 +352,7 @@ class AugmentDailyActiveUsersStream(AugmentStream):
     records_key = "users"
     date_param = "date"
     page_size = 250
+    rows_per_day = "active_users"
     schema = augment_schema(identity=True)
 
 
@@ -246,6 +364,7 @@ class AugmentDailyUsageStream(AugmentStream):
     primary_keys = ("date",)
     records_key = "daily_usage"
     window_days = MAX_RANGE_DAYS
+    totals_role = "usage"
     schema = augment_schema(metrics=True)
 
 
@@ -258,6 +377,7 @@ class AugmentUserActivityStream(AugmentStream):
     records_key = "users"
     page_size = 100
     plain_fields = ("active_days",)
+    rows_per_day = "active_users"
     schema = augment_schema(
         th.Property("active_days", th.IntegerType, description="Days with activity (1 per day)."),
         identity=True,
@@ -275,6 +395,7 @@ class AugmentUserActivityByEditorLanguageStream(AugmentStream):
     date_param = "date"
     page_size = 100
     key_fields = ("editor", "language")
+    rows_per_day = "user_combos"
     schema = augment_schema(
         th.Property(
             "editor", th.StringType(nullable=False), required=True, description="Editor or IDE."

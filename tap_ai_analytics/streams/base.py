@@ -49,6 +49,16 @@ class DateWindowStream(AnalyticsHTTPStream):
         """Fetch every record of one window (all pages)."""
         raise NotImplementedError
 
+    def should_request(self, window: DateRange, context: Context | None) -> bool:  # noqa: ARG002
+        """Whether a window must be requested (False: known to hold nothing new)."""
+        return True
+
+    def window_delivered(self, window: DateRange, context: Context | None) -> None:
+        """Keep per-window state beside the bookmark (the window is delivered or skipped).
+
+        Called before the window's bookmark is committed, so both reach the same STATE.
+        """
+
     def describe_window_cost(self, windows: list[DateRange]) -> str:
         """Describe the requests a list of windows takes, for the run plan."""
         return f"{len(windows)} requests" if len(windows) != 1 else "1 request"
@@ -71,7 +81,9 @@ class DateWindowStream(AnalyticsHTTPStream):
         windows = list(self.windows(dates))
         self.log_plan(context, dates, windows)
         for window in windows:
-            yield from self.window_records(window, context)
+            if self.should_request(window, context):
+                yield from self.window_records(window, context)
+            self.window_delivered(window, context)
             self.commit_bookmark(window.last, context)
         self.logger.info(
             "%s%s: synced through %s (%d requests by this stream so far).",
