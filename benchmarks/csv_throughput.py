@@ -188,7 +188,7 @@ def cpu_breakdown(body: Path) -> dict[str, float]:
     def records() -> Iterator[dict]:
         check = CompletenessCheck("bench", 1)
         return read_report_body(
-            chunks, check, fields=fields, key_columns=Fine.key_columns, constants={}, where="b"
+            chunks, 1, check, fields=fields, key_columns=Fine.key_columns, constants={}, where="b"
         )
 
     def csv_only() -> None:

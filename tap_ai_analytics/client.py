@@ -694,13 +694,14 @@ class AnalyticsHTTPStream(RESTStream):
         return self.request_decorator(lambda: self._send(request).text)()
 
     def stream_download(
-        self, request: HTTPRequest, parse: Callable[[Iterator[bytes]], Iterable[_T]]
+        self, request: HTTPRequest, parse: Callable[[Iterator[bytes], int], Iterable[_T]]
     ) -> Iterator[_T]:
         """Yield what ``parse`` makes of a response body while it downloads.
 
         One attempt sends the request and feeds the body's chunks to ``parse`` as they
-        arrive; ``parse`` raises a transient error (e.g. a body cut short) to have the
-        download retried. The retry loop is :meth:`request_decorator`'s, as for every
+        arrive, with the attempt's number (1 for the first, counting every attempt);
+        ``parse`` raises a transient error (e.g. a body cut short) to have the download
+        retried. The retry loop is :meth:`request_decorator`'s, as for every
         request (pacing, backoff, ``Retry-After``, the final message): it must wrap the
         whole read while this generator yields as it goes, so the attempts run in a
         worker thread that hands items over through a bounded queue (memory stays flat;
@@ -710,16 +711,18 @@ class AnalyticsHTTPStream(RESTStream):
 
         Args:
             request: The request.
-            parse: Turns one attempt's body chunks into items.
+            parse: Turns one attempt's body chunks (and the attempt's number) into items.
 
         Yields:
             The items, in the order ``parse`` made them.
         """
         handoff: _Handoff[_T] = _Handoff()
+        numbers = itertools.count(1)
 
         def attempt() -> None:
+            number = next(numbers)
             with self._send(request, stream=True) as response:
-                handoff.put_all(parse(response.iter_content(DOWNLOAD_CHUNK_BYTES)))
+                handoff.put_all(parse(response.iter_content(DOWNLOAD_CHUNK_BYTES), number))
 
         def download() -> None:
             try:

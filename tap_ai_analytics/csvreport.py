@@ -530,9 +530,13 @@ class CompletenessCheck:
         self._same_in_a_row = 0  # bodies judged, the same as the one before
         self._judged = 0  # the attempt whose body was judged last
 
-    def body(self, chunks: Iterable[bytes]) -> ReportBody:
-        """The body of a new attempt, read from ``chunks`` as they arrive."""
-        self.attempt += 1
+    def body(self, chunks: Iterable[bytes], attempt: int) -> ReportBody:
+        """The body of attempt number ``attempt``, read from ``chunks`` as they arrive.
+
+        Attempts that failed before a body arrived (a 5xx, a timeout) count too: the
+        last attempt allowed is the last one, whatever the earlier ones did.
+        """
+        self.attempt = attempt
         self._body = ReportBody(chunks, self)
         return self._body
 
@@ -644,7 +648,7 @@ class ReportBody(io.BufferedIOBase):
 
 
 def read_report_body(
-    chunks: Iterable[bytes], check: CompletenessCheck, **report: t.Any
+    chunks: Iterable[bytes], attempt: int, check: CompletenessCheck, **report: t.Any
 ) -> Iterator[dict]:
     """One download attempt: records from a UTF-8 CSV body as its chunks arrive.
 
@@ -652,6 +656,7 @@ def read_report_body(
 
     Args:
         chunks: The body, in chunks as received.
+        attempt: The attempt's number (1 for the first, counting every attempt).
         check: The download's completeness check (shared by its attempts).
         **report: :func:`read_report`'s keyword arguments, ``where`` included.
 
@@ -660,7 +665,7 @@ def read_report_body(
         when the body ends like one cut short (a transient failure), DataError on
         malformed CSV.
     """
-    body = check.body(chunks)
+    body = check.body(chunks, attempt)
     # A buffered binary stream is all TextIOWrapper uses (typeshed wants a concrete one).
     text = io.TextIOWrapper(t.cast("io.BufferedReader", body), encoding="utf-8-sig", newline="")
     return read_report(text, cut_short=check.cut_short, **report)  # not one more generator

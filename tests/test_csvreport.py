@@ -181,10 +181,12 @@ BODY_HEADER = "Instance user ID,Timestamp Date,Username,Searches\n"
 REGISTRY_FIELDS = ["instance_user_id", "date", "username", "searches"]
 
 
-def body_records(chunks, check: CompletenessCheck) -> list[dict]:
+def body_records(chunks, check: CompletenessCheck, attempt: int | None = None) -> list[dict]:
+    """The records of one attempt (by default the one after the check's last)."""
     return list(
         read_report_body(
             chunks,
+            check.attempt + 1 if attempt is None else attempt,
             check,
             fields=REGISTRY_FIELDS,
             key_columns=(USER_ID,),
@@ -212,6 +214,7 @@ def test_records_come_out_before_the_body_has_arrived() -> None:
 
     records = read_report_body(
         chunks(),
+        1,
         CompletenessCheck("r", 1),
         fields=REGISTRY_FIELDS,
         key_columns=(USER_ID,),
@@ -253,6 +256,7 @@ def test_a_body_cut_short_is_retried_and_never_shortens_a_row(tail: str, problem
         delivered.extend(
             read_report_body(
                 [body],
+                1,
                 CompletenessCheck("r", 3),
                 fields=REGISTRY_FIELDS,
                 key_columns=(USER_ID,),
@@ -274,6 +278,16 @@ def test_an_identical_unterminated_body_is_accepted_on_the_last_attempt() -> Non
     known = CompletenessCheck("r", 8, repeat_proves=True)
     assert attempts(body, known, 8) == records
     assert known.attempt == 2
+
+
+def test_attempts_without_a_body_count_towards_the_last_attempt() -> None:
+    body = (BODY_HEADER + "1,2025-01-01,ann,3").encode()
+    check = CompletenessCheck("r", 3)  # attempt 1 was a 503: no body
+    with pytest.raises(BodyCutShortError):
+        body_records([body], check, attempt=2)
+    (record,) = body_records([body], check, attempt=3)
+    assert check.accepted_unterminated
+    assert record["username"] == "ann"
 
 
 def test_unterminated_bodies_that_differ_are_never_accepted() -> None:
