@@ -1,20 +1,24 @@
 """HTTP plumbing shared by both vendors: auth, pacing, retries and error messages.
 
 Every request goes through :meth:`AnalyticsHTTPStream.fetch_json` or
-:meth:`AnalyticsHTTPStream.download`, which pace each attempt, retry transient failures
+:meth:`AnalyticsHTTPStream.stream_download`, which pace each attempt, retry transient failures
 (honouring ``Retry-After``) and turn permanent failures into one actionable message.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import email.utils
+import itertools
 import json
+import queue
 import random
 import re
 import socket
 import ssl
+import threading
 import typing as t
 from functools import cached_property
 from http import HTTPStatus
@@ -30,8 +34,7 @@ from singer_sdk.exceptions import RetriableAPIError
 from tap_ai_analytics.errors import APIRequestError, quote_body, redact
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterator
-    from pathlib import Path
+    from collections.abc import Callable, Generator, Iterable, Iterator
 
     from backoff.types import Details
     from singer_sdk import Tap
@@ -58,6 +61,13 @@ _NO_SUCH_HOST = frozenset(
 _CHECK_URL = "check the API URL setting"
 _MARKUP_START = re.compile(rb"\s*<")  # matched in place: no copy of a large body
 _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+#: A download's items are handed to the consumer in lists of this many (a hand-off
+#: wakes the other thread: rarely enough that it costs nothing per item)...
+HANDOFF_BATCH_ITEMS = 1024
+#: ...of which at most this many wait (so a few thousand records are held at once).
+HANDOFF_BATCHES = 4
+#: How often a download blocked on a full hand-off checks that its consumer is still there.
+HANDOFF_POLL_SECONDS = 0.1
 
 RETRIED_EXCEPTIONS = (
     ConnectionResetError,
@@ -307,6 +317,17 @@ def _html_title(response: requests.Response) -> str:
 
 class RetriesExhaustedError(APIRequestError):
     """A transient failure kept happening until the attempt budget ran out."""
+
+
+class _ConsumerGoneError(Exception):
+    """The consumer of a download stopped reading: the download stops too."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _DownloadEnd:
+    """The last item of a download's hand-off: how it ended."""
+
+    failure: BaseException | None
 
 
 class AnalyticsHTTPStream(RESTStream):
@@ -675,20 +696,97 @@ class AnalyticsHTTPStream(RESTStream):
         """Send a request and return its body as text, retrying transient failures."""
         return self.request_decorator(lambda: self._send(request).text)()
 
-    def download(self, request: HTTPRequest, destination: Path) -> None:
-        """Stream a response body to ``destination``, retrying the whole download.
+    def stream_download(
+        self, request: HTTPRequest, parse: Callable[[Iterator[bytes], int], Iterable[_T]]
+    ) -> Iterator[_T]:
+        """Yield what ``parse`` makes of a response body while it downloads.
 
-        Writing the body to disk inside the retried attempt means a body cut short is
-        downloaded again from the start, and nothing is parsed from a partial body.
+        One attempt sends the request and feeds the body's chunks to ``parse`` as they
+        arrive, with the attempt's number (1 for the first, counting every attempt);
+        ``parse`` raises a transient error (e.g. a body cut short) to have the download
+        retried. The retry loop is :meth:`request_decorator`'s, as for every
+        request (pacing, backoff, ``Retry-After``, the final message): it must wrap the
+        whole read while this generator yields as it goes, so the attempts run in a
+        worker thread that hands items over through a bounded queue (memory stays flat;
+        the network read overlaps with the consumer's work). Items a failed attempt
+        handed over are not taken back: the next attempt hands over the body again from
+        its start, so a retried download repeats items, never loses one.
 
         Args:
             request: The request.
-            destination: File to (over)write with the complete body.
+            parse: Turns one attempt's body chunks (and the attempt's number) into items.
+
+        Yields:
+            The items, in the order ``parse`` made them.
         """
+        handoff: _Handoff[_T] = _Handoff()
+        numbers = itertools.count(1)
 
         def attempt() -> None:
-            with self._send(request, stream=True) as response, destination.open("wb") as file:
-                for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
-                    file.write(chunk)
+            number = next(numbers)
+            with self._send(request, stream=True) as response:
+                handoff.put_all(parse(response.iter_content(DOWNLOAD_CHUNK_BYTES), number))
 
-        self.request_decorator(attempt)()
+        def download() -> None:
+            try:
+                self.request_decorator(attempt)()
+            except _ConsumerGoneError:
+                return
+            except BaseException as exc:  # noqa: BLE001 - re-raised by the consumer
+                handoff.finish(exc)
+            else:
+                handoff.finish(None)
+
+        # Started on the first item asked for: a generator never iterated starts nothing.
+        worker = threading.Thread(target=download, name=f"{self.name} download", daemon=True)
+        worker.start()
+        yield from handoff.items(worker)
+
+
+class _Handoff(t.Generic[_T]):
+    """Items from a download thread to the generator that consumes them, in batches.
+
+    The queue is bounded, so a download never runs more than a few batches ahead of
+    its consumer; a download blocked on a full queue stops once the consumer is gone.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[list[_T] | _DownloadEnd] = queue.Queue(HANDOFF_BATCHES)
+        self._consumer_gone = threading.Event()
+
+    def _put(self, item: list[_T] | _DownloadEnd) -> None:
+        while not self._consumer_gone.is_set():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(item, timeout=HANDOFF_POLL_SECONDS)
+                return
+        raise _ConsumerGoneError
+
+    def put_all(self, items: Iterable[_T]) -> None:
+        """Hand over ``items`` in batches (called by the download thread).
+
+        Raises:
+            _ConsumerGoneError: If the consumer stopped reading.
+        """
+        items = iter(items)
+        while batch := list(itertools.islice(items, HANDOFF_BATCH_ITEMS)):
+            self._put(batch)
+
+    def finish(self, failure: BaseException | None) -> None:
+        """Say that the download ended, and how (called by the download thread)."""
+        with contextlib.suppress(_ConsumerGoneError):
+            self._put(_DownloadEnd(failure))
+
+    def items(self, worker: threading.Thread) -> Iterator[_T]:
+        """Yield the items handed over by ``worker``; re-raise the failure that ended it.
+
+        Raises:
+            BaseException: Whatever ended the download (e.g. RetriesExhaustedError).
+        """
+        try:
+            while not isinstance(batch := self._queue.get(), _DownloadEnd):
+                yield from batch
+        finally:
+            self._consumer_gone.set()
+        worker.join()
+        if batch.failure is not None:
+            raise batch.failure
