@@ -41,7 +41,7 @@ import time
 import typing as t
 
 from tap_ai_analytics.dates import DateRange, parse_date
-from tap_ai_analytics.errors import TapError
+from tap_ai_analytics.errors import APIUnusableError, TapError
 
 if t.TYPE_CHECKING:
     import logging
@@ -206,6 +206,8 @@ class AugmentActivity:
                     for row in source.fetch_rows(window)
                 ]
                 by_day = {parse_date(str(row["date"])): row for row in rows}
+            except APIUnusableError:
+                raise  # every endpoint would fail alike: requesting each day would only repeat it
             except (TapError, KeyError, TypeError, ValueError) as exc:
                 logger.warning(
                     "Augment %s could not be read for %s (%s): every day is requested "

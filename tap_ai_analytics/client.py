@@ -31,7 +31,7 @@ from singer_sdk import RESTStream
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_ai_analytics.errors import APIRequestError, quote_body, redact
+from tap_ai_analytics.errors import APIRequestError, APIUnusableError, quote_body, redact
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable, Iterator
@@ -319,6 +319,20 @@ class RetriesExhaustedError(APIRequestError):
     """A transient failure kept happening until the attempt budget ran out."""
 
 
+class APIUnreachableError(RetriesExhaustedError, APIUnusableError):
+    """The API's host could not be reached (DNS, refused, TLS): no endpoint would answer."""
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether a failure means the host cannot be reached at all (not one slow endpoint)."""
+    if not isinstance(exc, requests.exceptions.ConnectionError):
+        return False
+    return not (
+        isinstance(exc, requests.exceptions.Timeout)
+        or _is_read_timeout(list(_exception_chain(exc)))
+    )
+
+
 class _ConsumerGoneError(Exception):
     """The consumer of a download stopped reading: the download stops too."""
 
@@ -395,7 +409,10 @@ class AnalyticsHTTPStream(RESTStream):
             ),
         }.get(response.status_code, "the request was rejected")  # type: ignore[call-overload]
         message = f"{where} failed ({status}): {hint}"
-        return APIRequestError(f"{message}. Server said: {detail}" if detail else f"{message}.")
+        message = f"{message}. Server said: {detail}" if detail else f"{message}."
+        if response.status_code == HTTPStatus.UNAUTHORIZED:
+            return APIUnusableError(message)
+        return APIRequestError(message)
 
     # -- SDK hooks --------------------------------------------------------------------
 
@@ -519,7 +536,10 @@ class AnalyticsHTTPStream(RESTStream):
             except requests.exceptions.ConnectionError as exc:
                 # Raised as a non-retried error, so backoff stops before its own limit.
                 if attempts >= self.attempt_limit(exc):
-                    raise self.retries_exhausted(attempts, connection_failure(exc)) from None
+                    failure = connection_failure(exc)
+                    raise self.retries_exhausted(
+                        attempts, failure, unreachable=_unreachable(exc)
+                    ) from None
                 raise
 
         retried = super().request_decorator(paced)  # type: ignore[arg-type]
@@ -535,23 +555,29 @@ class AnalyticsHTTPStream(RESTStream):
                     if isinstance(exc, RetriableAPIError)
                     else connection_failure(exc)
                 )
-                raise self.retries_exhausted(attempts, failure) from None
+                raise self.retries_exhausted(
+                    attempts, failure, unreachable=_unreachable(exc)
+                ) from None
 
         return call
 
-    def retries_exhausted(self, attempts: int, failure: RequestFailure) -> RetriesExhaustedError:
+    def retries_exhausted(
+        self, attempts: int, failure: RequestFailure, *, unreachable: bool = False
+    ) -> RetriesExhaustedError:
         """The final error of a request that kept failing.
 
         Args:
             attempts: Attempts made.
             failure: The last attempt's failure.
+            unreachable: Whether the host itself could not be reached.
 
         Returns:
             The error, naming the endpoint, the cause and (if any) what to check.
         """
         msg = f"{self.vendor_label} {self.path} kept failing after {attempts} attempts: "
         msg += f"{failure.cause}; {failure.fix}." if failure.fix else failure.cause
-        return RetriesExhaustedError(redact(msg, self.settings.secrets))
+        error = APIUnreachableError if unreachable else RetriesExhaustedError
+        return error(redact(msg, self.settings.secrets))
 
     def validate_response(self, response: requests.Response) -> None:
         """Classify a response: fine, transient (retried) or permanent (explained).
@@ -690,7 +716,7 @@ class AnalyticsHTTPStream(RESTStream):
             "Check the API URL setting and any proxy, VPN or firewall between this machine "
             "and the API."
         )
-        return APIRequestError(redact(msg, self.settings.secrets))
+        return APIUnusableError(redact(msg, self.settings.secrets))
 
     def fetch_text(self, request: HTTPRequest) -> str:
         """Send a request and return its body as text, retrying transient failures."""
