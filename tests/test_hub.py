@@ -36,7 +36,10 @@ SHARED_HUB = Path(__file__).resolve().parents[2] / "shared" / "meltanohub"
 
 needs_shared = pytest.mark.skipif(
     not (SHARED_HUB / "validate.py").is_file(),
-    reason=f"MeltanoHub schemas not found at {SHARED_HUB} (the shared folder beside the clone)",
+    reason=(
+        "needs MeltanoHub's JSON schemas and yamllint rules, which are not part of this "
+        f"repository: put a copy of them (from the meltano/hub repository) in {SHARED_HUB}"
+    ),
 )
 
 
@@ -152,6 +155,39 @@ def test_hub_files_pass_hub_yamllint():
 
 def test_plugin_yaml_is_the_hub_definition():
     assert load_yaml(PLUGIN_YAML) == load_yaml(DEFINITION)
+
+
+def load_generator():
+    spec = importlib.util.spec_from_file_location(
+        "update_plugin_definitions", ROOT / "scripts" / "update_plugin_definitions.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_definitions_are_regenerated_from_one_source():
+    generator = load_generator()
+    expected = generator.render(generator.build_definition(about()))
+    for path in (PLUGIN_YAML, DEFINITION):
+        assert path.read_text(encoding="utf-8") == expected, (
+            f"{path.relative_to(ROOT)} is stale: run python3 scripts/update_plugin_definitions.py"
+        )
+
+
+def test_listing_has_logo_links_and_an_installable_pip_url():
+    definition = load_yaml(DEFINITION)
+    # The Hub serves logos from its static folder; hub/static mirrors that layout.
+    logo = ROOT / "hub" / "static" / definition["logo_url"].lstrip("/")
+    assert logo.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(definition["description"]) <= 80  # one line on the Hub's plugin card
+    assert definition["domain_url"].startswith("https://docs.augmentcode.com/")
+    for vendor_docs in ("https://docs.augmentcode.com/", "https://sourcegraph.com/docs/analytics"):
+        assert vendor_docs in definition["usage"]
+    # Not on PyPI yet: Meltano installs from the repository.
+    assert definition["pip_url"] == f"git+{definition['repo']}.git"
 
 
 def test_hub_layout_names_and_entries():
