@@ -289,8 +289,12 @@ def test_meltano_yml_project_basics():
     assert {env["name"] for env in project["environments"]} == {"dev", "demo"}
     loaders = {loader["name"]: loader for loader in project["plugins"]["loaders"]}
     assert loaders["target-jsonl"]["variant"] == "andyh1203"
-    assert loaders["target-duckdb"]["variant"] == "jwills"
-    assert loaders["target-duckdb"]["pip_url"] == "target-duckdb~=0.8"
+    # DuckDB: this repository's loader (the ones on PyPI lose rows of this tap's data).
+    assert loaders["target-duckdb"]["pip_url"] == "-e ./loaders/target-duckdb"
+    duckdb_definition = load_yaml(ROOT / "loaders" / "target-duckdb" / "plugin.yaml")
+    for key in ("name", "namespace", "executable", "variant"):
+        assert loaders["target-duckdb"][key] == duckdb_definition[key], key
+    assert loaders["target-postgres"]["pip_url"].startswith("meltanolabs-target-postgres")
     # No secret may be written into the project file: only references to the environment.
     for env in project["environments"]:
         for plugin in env.get("config", {}).get("plugins", {}).get("extractors", []):
