@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import typing as t
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -364,13 +365,35 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def external_postgres(url: str) -> dict[str, str]:
+    """Loader settings for a server given as ``postgresql://user:password@host:port/db``."""
+    parts = urllib.parse.urlsplit(url)
+    return {
+        "TARGET_POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "TARGET_POSTGRES_PORT": str(parts.port or 5432),
+        "TARGET_POSTGRES_USER": parts.username or "postgres",
+        "TARGET_POSTGRES_PASSWORD": parts.password or "",
+        "TARGET_POSTGRES_DATABASE": parts.path.lstrip("/") or "postgres",
+    }
+
+
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[dict[str, str]]:
-    """A throwaway PostgreSQL cluster on a loopback port; stopped and deleted afterwards."""
+    """A PostgreSQL server to load into.
+
+    ``TEST_POSTGRES_URL`` names one (the weekly workflow's service container); otherwise a
+    throwaway cluster on a loopback port, stopped and deleted afterwards.
+    """
+    if os.environ.get("TEST_POSTGRES_URL"):
+        yield external_postgres(os.environ["TEST_POSTGRES_URL"])
+        return
     binaries = {name: shutil.which(name) for name in ("initdb", "pg_ctl", "postgres")}
     missing = [name for name, path in binaries.items() if path is None]
     if missing:
-        pytest.skip(f"no local PostgreSQL server to load into ({', '.join(missing)} not on PATH)")
+        pytest.skip(
+            f"no PostgreSQL to load into: {', '.join(missing)} not on PATH and TEST_POSTGRES_URL "
+            "not set (the weekly workflow sets it to its postgres service)"
+        )
     # PostgreSQL refuses to run as root: run it as an unprivileged user then.
     as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
     folder = Path(tempfile.mkdtemp(prefix="tap-ai-analytics-pg-"))
@@ -442,10 +465,11 @@ def test_postgres_loader_keeps_every_row_typed(
     }
     request = {
         "connect": {
-            "host": "127.0.0.1",
+            "host": postgres["TARGET_POSTGRES_HOST"],
             "port": int(postgres["TARGET_POSTGRES_PORT"]),
-            "user": "postgres",
-            "dbname": "postgres",
+            "user": postgres["TARGET_POSTGRES_USER"],
+            "password": postgres["TARGET_POSTGRES_PASSWORD"],
+            "dbname": postgres["TARGET_POSTGRES_DATABASE"],
         },
         "schema": SCHEMA,
         "queries": queries,
