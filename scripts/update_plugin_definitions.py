@@ -78,7 +78,9 @@ HUB_METADATA: dict[str, t.Any] = {
     ),
     "usage": (
         "Data sources: "
-        + " and ".join(f"[{vendor} Analytics API]({url})" for vendor, url in VENDOR_API_DOCS.items())
+        + " and ".join(
+            f"[{vendor} Analytics API]({url})" for vendor, url in VENDOR_API_DOCS.items()
+        )
         + ". By default the five Augment streams and "
         "`sourcegraph_usage_by_user_day_client_language` are selected; the other Sourcegraph "
         "reports regroup the same activity and are opt-in."

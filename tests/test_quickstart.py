@@ -307,8 +307,8 @@ def test_sandbox_paces_fast_by_default_and_the_demo_environment_keeps_up():
     # Augment's real 10/min makes 30 sandbox days take minutes; the default is scaled up.
     assert defaults.rate_limit_per_minute >= 600
     demo_module = load_script("demo")
-    assert demo_module.SANDBOX_RATE_LIMIT_PER_MINUTE == defaults.rate_limit_per_minute
-    assert demo_module.SANDBOX_RATE_LIMIT_BURST == defaults.rate_limit_burst
+    assert defaults.rate_limit_per_minute == demo_module.SANDBOX_RATE_LIMIT_PER_MINUTE
+    assert defaults.rate_limit_burst == demo_module.SANDBOX_RATE_LIMIT_BURST
     project = yaml.safe_load((ROOT / "meltano.yml").read_text())
     (demo_env,) = [e for e in project["environments"] if e["name"] == "demo"]
     (tap,) = demo_env["config"]["plugins"]["extractors"]
