@@ -206,6 +206,8 @@ class ReportParser:
                 self.typed.append((index, name, float))
             else:
                 self.typed.append((index, name, _Memo(CONVERTERS[column.kind])))
+        if not self.extra:  # omitted, not null: a JSON null would not be SQL NULL in a warehouse
+            self.template.pop("extra_columns", None)
         present = set(self.columns)
         missing = [column.header for column in key_columns if column.field not in present]
         if missing:

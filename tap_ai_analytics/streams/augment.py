@@ -348,7 +348,8 @@ class AugmentStream(DateWindowStream):
             key: _integer(metrics.get(key), key, self.path) for key in AUGMENT_METRICS
         }
         extras = {key: value for key, value in metrics.items() if key not in record}
-        record["extra_metrics"] = extras or None
+        if extras:  # omitted when empty: a JSON null would not be SQL NULL in a warehouse
+            record["extra_metrics"] = extras
         return record
 
 
