@@ -12,7 +12,7 @@ in-process sandbox:
 * every ``meltano …`` command in the README, meltano.yml and hub/README.md has a shape that
   this file runs (or a known-good one such as ``--interactive``), so Meltano 3 syntax cannot
   come back unnoticed.
-* the recommended loaders (DuckDB, PostgreSQL) load all ten streams with no extra
+* the recommended loaders (DuckDB, PostgreSQL) load every stream with no extra
   configuration, exactly the rows the tap sent, typed; the README's SQL runs on both.
 
 Meltano comes from ``.venv-meltano``, bootstrapped like ``scripts/demo.py`` does; the plugins'
@@ -67,6 +67,8 @@ ALL_STREAMS = {
     "augment_daily_usage",
     "augment_user_activity",
     "augment_user_activity_by_editor_language",
+    "augment_credit_usage",
+    "augment_cost",
     "sourcegraph_usage_by_user_day_client_language",
     "sourcegraph_usage_by_user_day",
     "sourcegraph_usage_by_user_month",
@@ -314,8 +316,8 @@ def add_loader(project: Meltano, name: str) -> None:
 
 
 def readme_queries() -> list[str]:
-    (block,) = re.findall(r"```sql\n(.*?)```", readme_section("## Example SQL"), re.DOTALL)
-    lines = [line for line in block.splitlines() if not line.startswith("--")]
+    blocks = re.findall(r"```sql\n(.*?)```", readme_section("## Example SQL"), re.DOTALL)
+    lines = [line for block in blocks for line in block.splitlines() if not line.startswith("--")]
     queries = [query.strip() for query in "\n".join(lines).split(";") if query.strip()]
     assert len(queries) >= 5
     return queries

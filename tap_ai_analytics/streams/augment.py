@@ -266,7 +266,7 @@ class AugmentStream(DateWindowStream):
             self._rows_seen += self._window_rows
             self._users_seen += totals.user_count
             if self.rows_per_day == "user_combos" and self.rows_per_user_seen is not None:
-                state[ROWS_PER_USER_KEY] = round(max(1.0, self.rows_per_user_seen), 3)
+                state[ROWS_PER_USER_KEY] = round(1000 * max(1.0, self.rows_per_user_seen))
 
     def next_cursor(self, body: dict, window: DateRange, seen: set[str]) -> str | None:
         """The cursor of the next page, or None after the last page.
