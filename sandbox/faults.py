@@ -561,6 +561,19 @@ class Faults:
             item = self._consume("ok_body", path)
         return None if item is None else item.bad_ok_body
 
+    def next_bad_ok_body(self, path: str) -> str | None:
+        """The kind of the bad-200 fault the next response to ``path`` would take (not consumed)."""
+        with self._lock:
+            item = next(
+                (
+                    item
+                    for item in self._queue
+                    if item.stage == "ok_body" and path_matches(item.path_prefix, path)
+                ),
+                None,
+            )
+        return None if item is None else item.bad_ok_body
+
     def take_csv_cut(self, path: str, params: Mapping[str, str]) -> CsvCut | None:
         """Consume the CSV truncation (if any) for a report request.
 

@@ -188,8 +188,14 @@ class _App:
         return response, api.vendor, label
 
     def apply_bad_ok_body(self, path: str, response: Response) -> tuple[Response, str | None]:
-        """Swap a successful JSON response for a scripted bad 200, if one is queued."""
-        if not (response.is_json and 200 <= response.status < 300):  # noqa: PLR2004
+        """Swap a successful response for a scripted bad 200, if one is queued.
+
+        JSON responses take every kind; a CSV report only the login page (the other kinds
+        are JSON documents).
+        """
+        if not 200 <= response.status < 300:  # noqa: PLR2004
+            return response, None
+        if not response.is_json and self.faults.next_bad_ok_body(path) != "html_page":
             return response, None
         kind = self.faults.take_bad_ok_body(path)
         return (response, None) if kind is None else (bad_ok_body(kind, response), kind)

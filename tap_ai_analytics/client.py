@@ -301,11 +301,13 @@ def _not_data(body: object, records_key: str) -> str:
     return ""
 
 
-def _is_html(response: requests.Response) -> bool:
+def _html_content_type(response: requests.Response) -> bool:
     content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    return content_type in {"text/html", "application/xhtml+xml"} or bool(
-        _MARKUP_START.match(response.content)
-    )
+    return content_type in {"text/html", "application/xhtml+xml"}
+
+
+def _is_html(response: requests.Response) -> bool:
+    return _html_content_type(response) or bool(_MARKUP_START.match(response.content))
 
 
 def _html_title(response: requests.Response) -> str:
@@ -693,7 +695,9 @@ class AnalyticsHTTPStream(RESTStream):
 
         return self.request_decorator(attempt)()
 
-    def html_page_error(self, response: requests.Response) -> APIRequestError:
+    def html_page_error(
+        self, response: requests.Response, *, expected: str = "JSON"
+    ) -> APIRequestError:
         """Explain an HTML page where JSON was expected, without retrying.
 
         A JSON API does not answer 200 with HTML: a login page, a captive portal or a
@@ -704,6 +708,7 @@ class AnalyticsHTTPStream(RESTStream):
 
         Args:
             response: The 200 response with an HTML body.
+            expected: What the endpoint serves ("JSON", "a CSV report").
 
         Returns:
             The error to raise.
@@ -712,7 +717,8 @@ class AnalyticsHTTPStream(RESTStream):
         page = f'an HTML page titled "{title}"' if title else "an HTML page"
         msg = (
             f"{self.vendor_label} {response.request.method} {urlsplit(response.url).path} "
-            f"got {page} (HTTP {response.status_code}) instead of JSON — a proxy or login page? "
+            f"got {page} (HTTP {response.status_code}) instead of {expected} — a proxy or login "
+            "page? "
             "Check the API URL setting and any proxy, VPN or firewall between this machine "
             "and the API."
         )
@@ -751,6 +757,8 @@ class AnalyticsHTTPStream(RESTStream):
         def attempt() -> None:
             number = next(numbers)
             with self._send(request, stream=True) as response:
+                if _html_content_type(response):  # a login page would parse as a bad header
+                    raise self.html_page_error(response, expected="a CSV report")
                 handoff.put_all(parse(response.iter_content(DOWNLOAD_CHUNK_BYTES), number))
 
         def download() -> None:

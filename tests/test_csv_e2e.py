@@ -177,3 +177,26 @@ def test_a_server_that_never_sends_a_final_newline_is_accepted_with_one_warning(
         assert len(warnings) == 1, run.explain()
         downloads = 2 * len(sb.sourcegraph_instances)
         assert len(report_requests(sb)) == 3 + 2 * (downloads - 1)
+
+
+def test_a_login_page_instead_of_a_report_fails_at_once(tmp_path: Path, today: dt.date):
+    """A 200 login page on the report endpoint is named as such, not parsed as a bad CSV.
+
+    Proves: one download, then a non-zero exit whose last line says an HTML page came back
+    instead of a CSV report (with its title), no retry, no traceback, no bookmark.
+    """
+    first = last = today - dt.timedelta(days=2)
+    with Sandbox(today=today) as sb:
+        sb.faults.bad_ok_body_next(50, "html_page", path_prefix=REPORT_PATH)
+        run = run_tap(tmp_path, day_config(sb, first, last))
+        assert run.returncode != 0, run.explain()
+        assert "Traceback" not in run.stderr
+        message = strip_log_prefix(run.last_line)
+        assert 'got an HTML page titled "Sign in - Corporate SSO" (HTTP 200)' in message
+        assert "instead of a CSV report" in message
+        assert "a proxy or login page?" in message
+        assert not [line for line in run.stderr_lines if "retrying in" in line]
+        assert len(report_requests(sb)) == 1
+        assert all(
+            bookmark_of(state, FINE, sb.sourcegraph_instances[0]) is None for state in run.states
+        )
