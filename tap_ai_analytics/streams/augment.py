@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import typing as t
 
 from singer_sdk import typing as th
 from singer_sdk.streams.rest import PageContext
 
 from tap_ai_analytics.activity import FULL_LOOKBACK_KEY, ROWS_PER_USER_KEY, remember_day
+from tap_ai_analytics.compat import override
 from tap_ai_analytics.dates import DateRange, parse_date, years_before
 from tap_ai_analytics.errors import DataError
 from tap_ai_analytics.schemas import AUGMENT_METRICS, augment_schema
 from tap_ai_analytics.streams.base import DateWindowStream
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context, Record
@@ -103,29 +105,35 @@ class AugmentStream(DateWindowStream):
         """Rows per active user on the days this run requested so far (None: none yet)."""
         return self._rows_seen / self._users_seen if self._users_seen else None
 
+    @override
     @property
     def vendor(self) -> AugmentSettings:
         """The Augment settings (these streams exist only when Augment is configured)."""
         assert self.settings.augment is not None  # noqa: S101
         return self.settings.augment
 
+    @override
     def latest_date(self) -> dt.date:
         """Yesterday (UTC): the API serves no data for today."""
         return self.settings.today - dt.timedelta(days=1)
 
+    @override
     def earliest_date(self) -> dt.date:
         """The 2-year horizon, one day inside it so the boundary is never disputed."""
         return years_before(self.settings.today, HISTORY_YEARS) + dt.timedelta(days=1)
 
+    @override
     def windows(self, dates: DateRange) -> Iterable[DateRange]:
         """Windows of ``window_days`` dates."""
         return dates.split(self.window_days)
 
+    @override
     def describe_window_cost(self, windows: list[DateRange]) -> str:
         """Requests per window, plus a note about extra pages."""
         cost = super().describe_window_cost(windows)
         return f"at least {cost} (one more per extra page)" if self.page_size else cost
 
+    @override
     def get_url_params(self, context: Context | None, next_page_token: AugmentPage | None) -> dict:  # noqa: ARG002
         """Query parameters of one page of one window.
 
@@ -143,6 +151,7 @@ class AugmentStream(DateWindowStream):
             params["cursor"] = cursor
         return params
 
+    @override
     def window_records(self, window: DateRange, context: Context | None) -> Iterator[Record]:
         """Yield the records of one window (every page), ascending by date.
 
@@ -182,6 +191,7 @@ class AugmentStream(DateWindowStream):
 
     # -- the run plan, empty days and cheap lookback (see activity.py) ----------------
 
+    @override
     def sync_dates(self, context: Context | None) -> DateRange | None:
         """The dates this run covers, computed once (the plan asks before the stream runs).
 
@@ -191,6 +201,7 @@ class AugmentStream(DateWindowStream):
             self._run_dates = (super().sync_dates(context),)
         return self._run_dates[0]
 
+    @override
     def log_plan(self, context: Context | None, dates: DateRange, windows: list[DateRange]) -> None:
         """Log the run plan (once, before the first request) and this stream's part."""
         if self.activity is None:
@@ -199,6 +210,7 @@ class AugmentStream(DateWindowStream):
         self.activity.prepare(self.logger)
         self.activity.log_stream_start(self, self.logger)
 
+    @override
     def should_request(self, window: DateRange, context: Context | None) -> bool:  # noqa: ARG002
         """Skip a day with no activity, and a lookback day whose totals are unchanged."""
         self._window_rows = 0
@@ -211,6 +223,7 @@ class AugmentStream(DateWindowStream):
         self._window_requested = decision.request
         return decision.request
 
+    @override
     def window_delivered(self, window: DateRange, context: Context | None) -> None:
         """Keep the day's fingerprint (lookback horizon only) and what the run learnt."""
         self._dates_done += window.days
@@ -341,6 +354,16 @@ class AugmentDauCountStream(AugmentStream):
     schema = augment_schema(
         th.Property("user_count", th.IntegerType, description="Unique active users that day.")
     )
+
+    @override
+    def connection_checks(self) -> list[tuple[str, Callable[[], object]]]:
+        """One request for yesterday's count: the cheapest call that needs a valid token."""
+        yesterday = self.latest_date()
+        page = PageContext(None, AugmentPage(DateRange(yesterday, yesterday)))
+        request = self.get_http_request(page=page)
+        return [
+            ("augment", functools.partial(self.fetch_json, request, records_key=self.records_key))
+        ]
 
 
 class AugmentDailyActiveUsersStream(AugmentStream):

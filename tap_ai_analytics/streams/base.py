@@ -13,8 +13,10 @@ from __future__ import annotations
 import typing as t
 
 from tap_ai_analytics.client import AnalyticsHTTPStream
-from tap_ai_analytics.dates import DateRange, parse_date, sync_range
-from tap_ai_analytics.errors import ConfigError
+from tap_ai_analytics.compat import override
+from tap_ai_analytics.dates import DateRange, sync_range
+from tap_ai_analytics.sdk_seams import PerWindowState
+from tap_ai_analytics.state import bookmark_date
 
 if t.TYPE_CHECKING:
     import datetime as dt
@@ -23,8 +25,12 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context, Record
 
 
-class DateWindowStream(AnalyticsHTTPStream):
-    """A stream read in ascending date windows, incremental on a date column."""
+class DateWindowStream(PerWindowState, AnalyticsHTTPStream):
+    """A stream read in ascending date windows, incremental on a date column.
+
+    The bookmark moves only when a whole window is delivered (:meth:`commit_bookmark`),
+    never per record (:class:`~tap_ai_analytics.sdk_seams.PerWindowState`).
+    """
 
     replication_key = "date"
     # Records arrive window by window in ascending order, and state only ever names
@@ -65,7 +71,12 @@ class DateWindowStream(AnalyticsHTTPStream):
 
     # -- the engine ---------------------------------------------------------------------
 
+    @override
     def get_records(self, context: Context | None) -> Iterator[Record]:
+        """Yield the records of every window of this run (see :meth:`sync_windows`)."""
+        return self.counting_requests(self.sync_windows(context), context)
+
+    def sync_windows(self, context: Context | None) -> Iterator[Record]:
         """Yield the records of every window of this run, committing state after each.
 
         Args:
@@ -128,15 +139,7 @@ class DateWindowStream(AnalyticsHTTPStream):
                 self.replication_key,
             )
             return None
-        try:
-            return parse_date(str(value))
-        except ValueError:
-            msg = (
-                f"State for stream {self.name}{_where(context)} has bookmark {value!r}, "
-                "which is not a YYYY-MM-DD date. Fix or clear the state "
-                f"(meltano state clear <state-id> {self.name})."
-            )
-            raise ConfigError(msg) from None
+        return bookmark_date(value, f"{self.name}{_where(context)}")
 
     def commit_bookmark(self, day: dt.date, context: Context | None) -> None:
         """Record that every date up to ``day`` is delivered, and emit STATE."""
@@ -147,16 +150,6 @@ class DateWindowStream(AnalyticsHTTPStream):
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = day.isoformat()
         self.finalize_state_progress_markers(state)
-
-    def _increment_stream_state(
-        self, latest_record: Record, *, context: Context | None = None
-    ) -> None:
-        """Do not move the bookmark per record: :meth:`commit_bookmark` does, per window.
-
-        The SDK would otherwise set the bookmark to a record's date while later pages of
-        that date are still unread, and a STATE emitted then (periodically, or on
-        SIGTERM) would be ahead of the delivered records.
-        """
 
     def log_plan(self, context: Context | None, dates: DateRange, windows: list[DateRange]) -> None:
         """Log what this run will request and how long that takes at the paced rate."""
