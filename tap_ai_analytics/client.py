@@ -403,7 +403,7 @@ class AnalyticsHTTPStream(RESTStream):
 
     @override
     @property
-    def http_headers(self) -> dict:
+    def http_headers(self) -> dict[str, t.Any]:
         """Headers sent with every request."""
         return {"User-Agent": USER_AGENT, "Accept": "application/json, text/csv;q=0.9"}
 
@@ -459,7 +459,7 @@ class AnalyticsHTTPStream(RESTStream):
         ):
             base = max(base, 1 / self.pacer.rate)  # one request interval, then doubling
         delay = min(MAX_BACKOFF_SECONDS, base * 2**backoffs)
-        return delay * random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not crypto
+        return float(delay * random.uniform(0.9, 1.1))  # noqa: S311 - jitter, not crypto
 
     @override
     def backoff_handler(self, details: Details) -> None:

@@ -236,7 +236,7 @@ class ReportParser:
         body = "".join(f"        {item},\n" for item in items)
         self.source = f"def convert_row(row):\n    {unpack}= row\n    return {{\n{body}    }}\n"
         exec(compile(self.source, f"<row converter: {self.where}>", "exec"), names)  # noqa: S102
-        return names["convert_row"]
+        return t.cast("Callable[[list[str]], dict[str, t.Any]]", names["convert_row"])
 
     def _value_source(
         self,
@@ -280,7 +280,9 @@ class ReportParser:
         """The expression of ``extra_columns``: unknown columns as text."""
         return "{" + ", ".join(f"{name!r}: c{index}" for index, name in self.extra) + "}"
 
-    def records(self, rows: Iterator[list[str]], line_number: Callable[[], int]) -> Iterator[dict]:
+    def records(
+        self, rows: Iterator[list[str]], line_number: Callable[[], int]
+    ) -> Iterator[dict[str, t.Any]]:
         """Convert rows to records; any malformed row fails the report.
 
         Args:
@@ -370,7 +372,7 @@ def read_report(  # noqa: PLR0913 - all keyword-only, documented
     constants: dict[str, t.Any],
     where: str,
     on_unknown_columns: Callable[[list[str]], None] | None = None,
-) -> Iterator[dict]:
+) -> Iterator[dict[str, t.Any]]:
     """Yield typed records from CSV text lines (an empty body is an empty report).
 
     Args:

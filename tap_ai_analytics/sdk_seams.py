@@ -74,7 +74,7 @@ class LeanRecordMessages(Stream):
         return False
 
 
-def tap_message_writer(stream: Stream) -> GenericSingerWriter:
+def tap_message_writer(stream: Stream) -> GenericSingerWriter[t.Any, t.Any]:
     """Seam ``Stream._tap``: the writer a stream's messages go through.
 
     The fast RECORD path writes through the tap's writer only when it is this tap's

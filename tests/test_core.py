@@ -9,7 +9,11 @@ import pytest
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
 from sandbox import Sandbox
+from tap_ai_analytics.compat import override
 from tap_ai_analytics.tap import TapAIAnalytics
+
+if t.TYPE_CHECKING:
+    from singer_sdk.streams import Stream
 
 # The standard suite builds its test class at import time from a config, so this module
 # owns one sandbox for its whole run (stopped by the fixture below).
@@ -36,7 +40,8 @@ def _stop_sandbox() -> t.Iterator[None]:
 class _SelectEverything(TapAIAnalytics):
     """The tap with its opt-in streams selected too, so the suite covers all ten."""
 
-    def discover_streams(self):  # type: ignore[no-untyped-def]
+    @override
+    def discover_streams(self) -> list[Stream]:
         streams = super().discover_streams()
         for stream in streams:
             stream.selected = True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing as t
+
 import pytest
 
 from tap_ai_analytics.csvreport import ReportParser, read_report
@@ -39,7 +41,7 @@ ROWS = [
 ]
 
 
-def parser(header: list[str] = HEADER, constants: dict | None = None) -> ReportParser:
+def parser(header: list[str] = HEADER, constants: dict[str, t.Any] | None = None) -> ReportParser:
     return ReportParser(
         header,
         fields=FIELDS,

@@ -14,6 +14,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -56,12 +57,12 @@ def tap_settings() -> list[str]:
     return [name for name in CONFIG_SCHEMA["properties"] if name not in SDK_BUILTIN_SETTINGS]
 
 
-def load_yaml(path: Path) -> dict:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+def load_yaml(path: Path) -> dict[str, t.Any]:
+    return t.cast("dict[str, t.Any]", yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
 @functools.cache
-def about() -> dict:
+def about() -> dict[str, t.Any]:
     result = subprocess.run(
         [sys.executable, "-m", "tap_ai_analytics", "--about", "--format=json"],
         capture_output=True,
@@ -69,20 +70,20 @@ def about() -> dict:
         check=True,
         timeout=120,
     )
-    return json.loads(result.stdout)
+    return t.cast("dict[str, t.Any]", json.loads(result.stdout))
 
 
-def json_type(schema: dict) -> str | None:
+def json_type(schema: dict[str, t.Any]) -> str | None:
     declared = schema.get("type")
     types = declared if isinstance(declared, list) else [declared]
     return next((kind for kind in types if kind and kind != "null"), None)
 
 
-def about_settings() -> dict[str, dict]:
+def about_settings() -> dict[str, dict[str, t.Any]]:
     """Leaf settings of --about by dotted name, the way MeltanoHub lists them."""
 
-    def leaves(properties: dict, prefix: str = "") -> dict[str, dict]:
-        found: dict[str, dict] = {}
+    def leaves(properties: dict[str, t.Any], prefix: str = "") -> dict[str, dict[str, t.Any]]:
+        found: dict[str, dict[str, t.Any]] = {}
         for key, schema in properties.items():
             nested = schema.get("properties")
             if json_type(schema) == "object" and nested and key != "stream_maps":
@@ -94,7 +95,7 @@ def about_settings() -> dict[str, dict]:
     return leaves(about()["settings"]["properties"])
 
 
-def expected_kind(name: str, schema: dict) -> str:
+def expected_kind(name: str, schema: dict[str, t.Any]) -> str:
     kind = json_type(schema)
     if schema.get("secret"):
         return "password"
@@ -211,9 +212,9 @@ def test_definition_secrets_are_exactly_the_tap_secrets():
 # -- meltano.yml -----------------------------------------------------------------------------
 
 
-def meltano_extractor() -> dict:
+def meltano_extractor() -> dict[str, t.Any]:
     (extractor,) = load_yaml(MELTANO_YML)["plugins"]["extractors"]
-    return extractor
+    return t.cast("dict[str, t.Any]", extractor)
 
 
 def test_meltano_yml_declares_every_tap_setting_like_the_definition():
@@ -240,10 +241,10 @@ def test_meltano_yml_extractor_matches_the_definition():
 
 
 def test_default_selection_names_real_streams():
-    names = {stream.name for stream in (*AUGMENT_STREAMS, *SOURCEGRAPH_STREAMS)}
+    names = {stream.name for stream in (*AUGMENT_STREAMS, *SOURCEGRAPH_STREAMS)}  # type: ignore[misc]
     selected = [rule.removesuffix(".*") for rule in load_yaml(DEFINITION)["select"]]
     assert set(selected) <= names
-    assert {stream.name for stream in AUGMENT_STREAMS} <= set(selected)
+    assert {stream.name for stream in AUGMENT_STREAMS} <= set(selected)  # type: ignore[misc]
 
 
 def test_meltano_yml_project_basics():

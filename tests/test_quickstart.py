@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def load_script(name: str):
     return module
 
 
-def load_demo_report():
+def load_demo_report() -> t.Any:
     """Import demo/report.py (the demo's summary and chart; not part of the wheel)."""
     spec = importlib.util.spec_from_file_location("demo_report", ROOT / "demo" / "report.py")
     assert spec is not None
@@ -131,7 +132,7 @@ def test_demo_environment_feeds_every_variable_meltano_yml_uses(monkeypatch):
 
 
 #: Tables shaped like target-duckdb's (JSON-schema dates are stored as text): columns, rows.
-WAREHOUSE = {
+WAREHOUSE: dict[str, tuple[str, list[tuple[t.Any, ...]]]] = {
     "augment_dau_count": (
         "date VARCHAR, user_count HUGEINT",
         [("2026-03-01", 3), ("2026-03-02", 5), ("2026-03-04", 2)],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import typing as t
 
 import pytest
 
@@ -41,16 +42,19 @@ def expected_value(header: str, raw: str):
     column = KNOWN_COLUMNS[column_field_name(header)]
     if raw == "":
         return "" if column.kind == "key_string" else None
-    return {
+    cast: dict[str, t.Callable[[str], t.Any]] = {
         "integer": int,
         "number": float,
         "boolean": lambda v: v.lower() in {"true", "1", "yes"},
         "month": lambda v: v[:7] + "-01",
         "date": lambda v: v[:10],
-    }.get(column.kind, str)(raw)
+    }
+    return cast.get(column.kind, str)(raw)
 
 
-def expected_records(sb, stream: str, instance: str, first=None, last=None) -> list[dict]:
+def expected_records(
+    sb, stream: str, instance: str, first=None, last=None
+) -> list[dict[str, t.Any]]:
     if stream == "sourcegraph_user_registry":
         header, rows = sb.data.sourcegraph.registry(instance)
     else:
@@ -65,7 +69,7 @@ def expected_records(sb, stream: str, instance: str, first=None, last=None) -> l
     return records
 
 
-def key(record: dict, stream: str) -> tuple:
+def key(record: dict[str, t.Any], stream: str) -> tuple[t.Any, ...]:
     return tuple(record[k] for k in KEYS[stream])
 
 
@@ -225,7 +229,7 @@ def test_resume_after_a_kill_between_windows(sandbox):
     assert keys <= {key(r, FINE) for r in full.records[FINE]}
 
 
-def _mark(state: dict, instance: str) -> str | None:
+def _mark(state: dict[str, t.Any], instance: str) -> str | None:
     from tests.conftest import bookmark_of
 
     return bookmark_of(state, FINE, instance)
@@ -296,7 +300,7 @@ def test_malformed_rows_fail_with_the_line_number():
     ]
     fields = ["instance_user_id", "date", "searches"]
 
-    def parse() -> list[dict]:
+    def parse() -> list[dict[str, t.Any]]:
         return list(
             read_report(lines, fields=fields, key_columns=(USER_ID,), constants={}, where="r")
         )

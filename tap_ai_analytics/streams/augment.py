@@ -134,7 +134,11 @@ class AugmentStream(DateWindowStream):
         return f"at least {cost} (one more per extra page)" if self.page_size else cost
 
     @override
-    def get_url_params(self, context: Context | None, next_page_token: AugmentPage | None) -> dict:  # noqa: ARG002
+    def get_url_params(
+        self,
+        context: Context | None,  # noqa: ARG002
+        next_page_token: AugmentPage | None,
+    ) -> dict[str, t.Any]:
         """Query parameters of one page of one window.
 
         Every page resends the same date parameters with the cursor.
@@ -247,7 +251,7 @@ class AugmentStream(DateWindowStream):
             if self.rows_per_day == "user_combos" and self.rows_per_user_seen is not None:
                 state[ROWS_PER_USER_KEY] = round(max(1.0, self.rows_per_user_seen), 3)
 
-    def next_cursor(self, body: dict, window: DateRange, seen: set[str]) -> str | None:
+    def next_cursor(self, body: dict[str, t.Any], window: DateRange, seen: set[str]) -> str | None:
         """The cursor of the next page, or None after the last page.
 
         Raises:
@@ -286,7 +290,7 @@ class AugmentStream(DateWindowStream):
             record.update(self.flatten_metrics(row.get("metrics"), window))
         return record
 
-    def row_date(self, row: dict, window: DateRange) -> dt.date:
+    def row_date(self, row: dict[str, t.Any], window: DateRange) -> dt.date:
         """The row's UTC date: the requested day, or the date a window's row names."""
         if self.window_days == 1:
             return window.first
@@ -296,7 +300,7 @@ class AugmentStream(DateWindowStream):
             msg = f"Augment {self.path} for {window} sent a row without a YYYY-MM-DD date."
             raise DataError(msg) from None
 
-    def identity(self, row: dict, window: DateRange) -> Record:
+    def identity(self, row: dict[str, t.Any], window: DateRange) -> Record:
         """The identity columns: the email, else the service account's name."""
         email = row.get("user_email") or None
         account = row.get("service_account_name") or None

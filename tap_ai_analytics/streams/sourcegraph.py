@@ -135,7 +135,7 @@ class SourcegraphStream(LeanRecordMessages, AnalyticsHTTPStream):
 
     @override
     @property
-    def partitions(self) -> list[dict]:
+    def partitions(self) -> list[dict[str, t.Any]]:
         """One state partition per instance."""
         return [{"instance_url": instance} for instance in self.instances]
 
