@@ -9,6 +9,7 @@ import sys
 import typing as t
 from pathlib import Path
 
+import click
 import simplejson
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
@@ -21,20 +22,30 @@ from tap_ai_analytics.compat import override
 from tap_ai_analytics.errors import ConfigError, TapError, redact
 from tap_ai_analytics.output import BufferedMsgSpecWriter
 from tap_ai_analytics.pacing import RateLimiter
-from tap_ai_analytics.sdk_seams import ExitStatusOnSignal, StoppedBySignal, SyncAllHook
+from tap_ai_analytics.sdk_seams import (
+    ExitStatusOnSignal,
+    OwnConfigValidation,
+    StoppedBySignal,
+    SyncAllHook,
+)
 from tap_ai_analytics.settings import CONFIG_SCHEMA, Settings
 from tap_ai_analytics.state import NOT_A_STATE, check_state
 from tap_ai_analytics.streams import AUGMENT_STREAMS, SOURCEGRAPH_STREAMS, STREAM_NAMES
 from tap_ai_analytics.streams.sourcegraph import InstanceAccess
 
 if t.TYPE_CHECKING:
-    import click
     from singer_sdk.streams import Stream
 
 logger = logging.getLogger("tap-ai-analytics")
 
+TEST_OPTION_HELP = (
+    "Use --test to check the connection and token with one cheap request per vendor "
+    "(per instance for Sourcegraph); it syncs nothing. Use --test=schema to test schema "
+    "output without syncing records."
+)
 
-class TapAIAnalytics(ExitStatusOnSignal, SyncAllHook, Tap):
+
+class TapAIAnalytics(ExitStatusOnSignal, OwnConfigValidation, SyncAllHook, Tap):
     """Singer tap for Augment Code and Sourcegraph Analytics usage data."""
 
     name = "tap-ai-analytics"
@@ -109,6 +120,16 @@ class TapAIAnalytics(ExitStatusOnSignal, SyncAllHook, Tap):
         """
         check_state(state, STREAM_NAMES)
         super().load_state(state)
+
+    @override
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command line, with ``--test`` described as this tap runs it."""
+        command = super().get_singer_command()
+        for param in command.params:
+            if isinstance(param, click.Option) and param.name == "test":
+                param.help = TEST_OPTION_HELP
+        return command
 
     @override
     @classmethod

@@ -291,11 +291,3 @@ def test_zizmor_finds_nothing():
         pytest.skip("zizmor is not installed (it is in the test dependency group)")
     result = run_tool(zizmor, "--offline", "--no-progress", str(WORKFLOWS))
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_actionlint_finds_nothing():
-    actionlint = find_tool("actionlint")
-    if actionlint is None:
-        pytest.skip("actionlint is not installed (CI's lint job runs it)")
-    result = run_tool(actionlint, "-no-color")
-    assert result.returncode == 0, result.stdout + result.stderr

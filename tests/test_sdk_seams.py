@@ -51,6 +51,7 @@ KEYWORD = inspect.Parameter.KEYWORD_ONLY
             [("self", POSITIONAL), ("signum", POSITIONAL), ("frame", POSITIONAL)],
         ),
         (Tap.sync_all, [("self", POSITIONAL)]),
+        (PluginBase._validate_config, [("self", POSITIONAL), ("raise_errors", KEYWORD)]),
     ],
     ids=lambda value: getattr(value, "__qualname__", ""),
 )
@@ -68,7 +69,14 @@ def _both_vendors(sb: Sandbox) -> dict[str, t.Any]:
 def test_every_seam_is_reached_by_a_sync(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch):
     """A small sync of both vendors goes through every seam the tap overrides or reads."""
     calls: dict[str, int] = dict.fromkeys(
-        ("_increment_stream_state", "_write_record_message", "after_sync_all", "_tap"), 0
+        (
+            "_increment_stream_state",
+            "_write_record_message",
+            "after_sync_all",
+            "_tap",
+            "_validate_config",
+        ),
+        0,
     )
 
     def counting(owner: type, name: str) -> None:
@@ -83,6 +91,7 @@ def test_every_seam_is_reached_by_a_sync(sandbox: Sandbox, monkeypatch: pytest.M
     counting(sdk_seams.PerWindowState, "_increment_stream_state")
     counting(sdk_seams.LeanRecordMessages, "_write_record_message")
     counting(TapAIAnalytics, "after_sync_all")
+    counting(sdk_seams.OwnConfigValidation, "_validate_config")
     writer_of = sdk_seams.tap_message_writer
 
     def spy_writer(stream: Stream) -> t.Any:
