@@ -10,6 +10,7 @@ from singer_sdk import typing as th
 from singer_sdk.streams.rest import PageContext
 
 from tap_ai_analytics.activity import FULL_LOOKBACK_KEY, ROWS_PER_USER_KEY, remember_day
+from tap_ai_analytics.client import AnalyticsHTTPStream
 from tap_ai_analytics.compat import override
 from tap_ai_analytics.dates import DateRange, parse_date, years_before
 from tap_ai_analytics.errors import DataError
@@ -39,7 +40,7 @@ class AugmentPage(t.NamedTuple):
     cursor: str | None = None
 
 
-class AugmentStream(DateWindowStream):
+class AugmentStream(DateWindowStream, AnalyticsHTTPStream):
     """An Augment Analytics endpoint, read in date windows and cursor pages.
 
     Subclasses only declare: name, path, primary keys, schema, where the records are
@@ -111,6 +112,11 @@ class AugmentStream(DateWindowStream):
         """The Augment settings (these streams exist only when Augment is configured)."""
         assert self.settings.augment is not None  # noqa: S101
         return self.settings.augment
+
+    @override
+    def get_records(self, context: Context | None) -> Iterator[Record]:
+        """Yield the records of every window of this run (see :meth:`sync_windows`)."""
+        return self.counting_requests(self.sync_windows(context), context)
 
     @override
     def latest_date(self) -> dt.date:

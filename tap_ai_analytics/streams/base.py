@@ -1,5 +1,10 @@
 """The incremental engine: dates → windows → records, with a bookmark per window.
 
+:class:`DateWindowStream` is composed into a vendor's HTTP stream class (``class
+AugmentStream(DateWindowStream, AnalyticsHTTPStream)``): it is not itself an HTTP
+stream, so a vendor's streams inherit the HTTP plumbing once, and each stream's
+``get_records`` calls :meth:`DateWindowStream.sync_windows` directly.
+
 A stream's run is a straight line: compute the dates to cover from config and the
 bookmark (:func:`~tap_ai_analytics.dates.sync_range`), cut them into request windows,
 fetch each window's records, then move the bookmark to the window's last date and emit
@@ -12,8 +17,6 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_ai_analytics.client import AnalyticsHTTPStream
-from tap_ai_analytics.compat import override
 from tap_ai_analytics.dates import DateRange, sync_range
 from tap_ai_analytics.sdk_seams import PerWindowState
 from tap_ai_analytics.state import bookmark_date
@@ -24,13 +27,24 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context, Record
 
+    from tap_ai_analytics.pacing import RateLimiter
+    from tap_ai_analytics.settings import Settings
 
-class DateWindowStream(PerWindowState, AnalyticsHTTPStream):
-    """A stream read in ascending date windows, incremental on a date column.
+
+class DateWindowStream(PerWindowState):
+    """The date-window engine of a stream read in ascending windows, incremental on a date.
 
     The bookmark moves only when a whole window is delivered (:meth:`commit_bookmark`),
-    never per record (:class:`~tap_ai_analytics.sdk_seams.PerWindowState`).
+    never per record (:class:`~tap_ai_analytics.sdk_seams.PerWindowState`). Composed
+    with :class:`~tap_ai_analytics.client.AnalyticsHTTPStream`, which provides the
+    attributes declared below.
     """
+
+    # -- from the HTTP stream it is composed with (AnalyticsHTTPStream) ---------------
+    settings: Settings
+    pacer: RateLimiter | None
+    vendor_label: t.ClassVar[str]
+    requests_sent: int
 
     replication_key = "date"
     # Records arrive window by window in ascending order, and state only ever names
@@ -70,11 +84,6 @@ class DateWindowStream(PerWindowState, AnalyticsHTTPStream):
         return f"{len(windows)} requests" if len(windows) != 1 else "1 request"
 
     # -- the engine ---------------------------------------------------------------------
-
-    @override
-    def get_records(self, context: Context | None) -> Iterator[Record]:
-        """Yield the records of every window of this run (see :meth:`sync_windows`)."""
-        return self.counting_requests(self.sync_windows(context), context)
 
     def sync_windows(self, context: Context | None) -> Iterator[Record]:
         """Yield the records of every window of this run, committing state after each.

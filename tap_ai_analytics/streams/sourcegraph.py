@@ -241,7 +241,7 @@ class SourcegraphStream(LeanRecordMessages, AnalyticsHTTPStream):
             self.access.denied.append(instance)
 
 
-class SourcegraphDateReportStream(SourcegraphStream, DateWindowStream):
+class SourcegraphDateReportStream(DateWindowStream, SourcegraphStream):
     """A day-grain report: incremental on ``date``, downloaded in date windows."""
 
     @override
