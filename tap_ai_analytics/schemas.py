@@ -61,10 +61,24 @@ _EXTRA_METRICS = th.Property(
 )
 
 
+def key_string(name: str, description: str) -> th.Property[t.Any]:
+    """A string property that is part of a primary key: required, never null.
+
+    Args:
+        name: The field name.
+        description: What it holds (and what replaces a value the API does not send).
+
+    Returns:
+        The property.
+    """
+    return th.Property(name, th.StringType(nullable=False), required=True, description=description)
+
+
 def augment_schema(
     *fields: th.Property[t.Any],
     identity: bool = False,
     metrics: bool = False,
+    extra_metrics: bool = False,
 ) -> dict[str, t.Any]:
     """Build an Augment stream schema: date, identity, own fields, flattened metrics.
 
@@ -72,6 +86,7 @@ def augment_schema(
         fields: The stream's own properties.
         identity: Whether records identify a user or service account.
         metrics: Whether records carry the metrics object (flattened).
+        extra_metrics: Whether records have ``extra_metrics`` (implied by ``metrics``).
 
     Returns:
         The JSON schema.
@@ -85,6 +100,7 @@ def augment_schema(
             th.Property(key, th.IntegerType, description="Augment metric (null when not sent).")
             for key in AUGMENT_METRICS
         )
+    if metrics or extra_metrics:
         properties.append(_EXTRA_METRICS)
     return th.PropertiesList(*properties).to_dict()
 

@@ -111,6 +111,7 @@ def run_sync(
     *,
     state: dict[str, t.Any] | None = None,
     streams: t.Iterable[str] | None = None,
+    parse_float: t.Callable[[str], t.Any] | None = None,
 ) -> SyncResult:
     """Run a full sync in-process and return its Singer messages.
 
@@ -118,6 +119,7 @@ def run_sync(
         config: Tap configuration.
         state: Incoming state.
         streams: Streams to select (default: the tap's default selection).
+        parse_float: How to decode non-integer JSON numbers (e.g. ``decimal.Decimal``).
     """
     tap = TapAIAnalytics(config=config, state=state, parse_env_config=False)
     if streams is not None:
@@ -132,7 +134,7 @@ def run_sync(
         sys.stdout = real_stdout
     stdout.flush()
     lines = stdout.buffer.getvalue().decode().splitlines()
-    return SyncResult([json.loads(line) for line in lines if line])
+    return SyncResult([json.loads(line, parse_float=parse_float) for line in lines if line])
 
 
 def requests_to(sb: Sandbox, path: str) -> list[dict[str, str]]:

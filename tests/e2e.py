@@ -68,6 +68,8 @@ KEY_FIELDS: dict[str, tuple[str, ...]] = {
     "augment_user_activity": ("date", "identity"),
     "augment_user_activity_by_editor_language": ("date", "identity", "editor", "language"),
     FINE: ("instance_url", "instance_user_id", "date", "client_name", "language"),
+    "augment_credit_usage": ("date", "identity", "model_name"),
+    "augment_cost": ("date", "resource_type", "resource_display_name"),
 }
 GRANULARITY = {FINE: "by_user_day_client_language"}
 

@@ -291,3 +291,20 @@ def test_zizmor_finds_nothing():
         pytest.skip("zizmor is not installed (it is in the test dependency group)")
     result = run_tool(zizmor, "--offline", "--no-progress", str(WORKFLOWS))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sandbox_paces_fast_by_default_and_the_demo_environment_keeps_up():
+    from sandbox import __main__ as sandbox_main
+
+    defaults = sandbox_main._parser().parse_args([])
+    # Augment's real 10/min makes 30 sandbox days take minutes; the default is scaled up.
+    assert defaults.rate_limit_per_minute >= 600
+    demo_module = load_script("demo")
+    assert defaults.rate_limit_per_minute == demo_module.SANDBOX_RATE_LIMIT_PER_MINUTE
+    assert defaults.rate_limit_burst == demo_module.SANDBOX_RATE_LIMIT_BURST
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    (demo_env,) = [e for e in project["environments"] if e["name"] == "demo"]
+    (tap,) = demo_env["config"]["plugins"]["extractors"]
+    # The tap's pacing in the demo environment fits the sandbox's budget: no 429s, no waiting.
+    assert tap["config"]["augment_rate_limit_per_minute"] == defaults.rate_limit_per_minute
+    assert tap["config"]["augment_rate_limit_burst"] <= defaults.rate_limit_burst

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
-import tempfile
 import typing as t
 from http import HTTPStatus
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from singer_sdk.streams.rest import HTTPRequest
 
 from tap_ai_analytics.client import AnalyticsHTTPStream
 from tap_ai_analytics.compat import override
-from tap_ai_analytics.csvreport import read_report
+from tap_ai_analytics.csvreport import CompletenessCheck, read_report_body
 from tap_ai_analytics.dates import DateRange, month_start, next_month_start
 from tap_ai_analytics.errors import APIRequestError
 from tap_ai_analytics.output import write_lean_record
@@ -171,31 +168,45 @@ class SourcegraphStream(LeanRecordMessages, AnalyticsHTTPStream):
         )
 
     def report_records(self, context: Context, window: DateRange | None) -> Iterator[Record]:
-        """Download one report to a temporary file, then yield its typed records.
+        """Yield one report's typed records while it downloads.
 
-        The download is retried as a whole, so a body cut short is never parsed.
+        A row is parsed once the line terminator after it has arrived, and a body that
+        ends like one cut short is downloaded again (see :class:`CompletenessCheck`).
+        Records of an attempt that then failed were already emitted: the retry emits
+        them again, so rows may repeat but none is lost (the target's upsert on the
+        primary key keeps one; the window's bookmark is only committed after the whole
+        download).
         """
         instance = context["instance_url"]
         request = self.report_request(context, window)
         where = f"Sourcegraph {self.granularity or self.name} report for {instance}"
         if window is not None:
             where += f" {window}"
-        handle, name = tempfile.mkstemp(prefix="tap-ai-analytics-", suffix=".csv")
-        os.close(handle)
-        path = Path(name)
-        try:
-            self.download(request, path)
-            with path.open(encoding="utf-8-sig", newline="") as lines:
-                yield from read_report(
-                    lines,
-                    fields=self.schema["properties"],
-                    key_columns=self.key_columns,
-                    constants={"instance_url": instance},
-                    where=where,
-                    on_unknown_columns=self.warn_unknown_columns,
-                )
-        finally:
-            path.unlink(missing_ok=True)
+        omits_final_newline = getattr(self, "_omits_final_newline", False)
+        check = CompletenessCheck(
+            where, self.backoff_max_tries(), repeat_proves=omits_final_newline
+        )
+        yield from self.stream_download(
+            request,
+            functools.partial(
+                read_report_body,
+                check=check,
+                fields=self.schema["properties"],
+                key_columns=self.key_columns,
+                constants={"instance_url": instance},
+                where=where,
+                on_unknown_columns=self.warn_unknown_columns,
+            ),
+        )
+        if check.accepted_unterminated and not omits_final_newline:
+            self._omits_final_newline = True
+            self.logger.warning(
+                "%s: Sourcegraph sent the same body without a final line terminator in "
+                "%d downloads; accepted it as complete. For the rest of this run such a "
+                "body is accepted once two downloads agree.",
+                where,
+                check.attempt,
+            )
 
     def warn_unknown_columns(self, headers: list[str]) -> None:
         """Say once per run which new columns go to ``extra_columns``."""
