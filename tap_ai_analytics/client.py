@@ -27,10 +27,11 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
-from singer_sdk import RESTStream
+from singer_sdk import RESTStream, metrics
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 
+from tap_ai_analytics.compat import override
 from tap_ai_analytics.errors import APIRequestError, APIUnusableError, quote_body, redact
 
 if t.TYPE_CHECKING:
@@ -38,6 +39,7 @@ if t.TYPE_CHECKING:
 
     from backoff.types import Details
     from singer_sdk import Tap
+    from singer_sdk.helpers.types import Context, Record
     from singer_sdk.streams.rest import HTTPRequest
 
     from tap_ai_analytics.pacing import RateLimiter
@@ -376,6 +378,8 @@ class AnalyticsHTTPStream(RESTStream):
         self.pacer = pacer
         #: HTTP requests sent by this stream, retries included (logged as the sync's cost).
         self.requests_sent = 0
+        #: The SDK's request-count metric while a partition syncs (:meth:`counting_requests`).
+        self._request_counter: metrics.Counter | None = None
         super().__init__(tap, schema=schema)
 
     # -- vendor hooks -----------------------------------------------------------------
@@ -384,6 +388,13 @@ class AnalyticsHTTPStream(RESTStream):
     def vendor(self) -> AugmentSettings | SourcegraphSettings:
         """This stream's vendor settings (API URL and token)."""
         raise NotImplementedError
+
+    def connection_checks(self) -> list[tuple[str, Callable[[], object]]]:
+        """The cheap requests ``--test`` sends for this stream, as (label, send) pairs.
+
+        One stream per vendor answers; the others have none.
+        """
+        return []
 
     def client_error(self, response: requests.Response, detail: str) -> APIRequestError:
         """Explain a 4xx response and how to fix it.
@@ -418,34 +429,41 @@ class AnalyticsHTTPStream(RESTStream):
 
     # -- SDK hooks --------------------------------------------------------------------
 
+    @override
     @property
     def url_base(self) -> str:
         """Base URL of the vendor's API."""
         return self.vendor.api_url
 
+    @override
     @cached_property
     def authenticator(self) -> BearerTokenAuthenticator:
         """Bearer-token authentication (the token travels only in this header)."""
         return BearerTokenAuthenticator(token=self.vendor.token)
 
+    @override
     @property
-    def http_headers(self) -> dict:
+    def http_headers(self) -> dict[str, t.Any]:
         """Headers sent with every request."""
         return {"User-Agent": USER_AGENT, "Accept": "application/json, text/csv;q=0.9"}
 
+    @override
     @property
     def timeout(self) -> int:
         """Seconds to wait for a connection or for more data."""
         return self.settings.request_timeout_seconds
 
+    @override
     def backoff_max_tries(self) -> int:
         """Attempts per request (the configured ``max_request_attempts``)."""
         return self.settings.max_request_attempts
 
+    @override
     def backoff_jitter(self, value: float) -> float:
         """Wait exactly what the wait generator computed (it adds its own jitter)."""
         return value
 
+    @override
     def backoff_wait_generator(self) -> Generator[float, BaseException, None]:  # type: ignore[override]
         """Yield waits: the server's ``Retry-After`` when given, else exponential backoff.
 
@@ -481,8 +499,9 @@ class AnalyticsHTTPStream(RESTStream):
         ):
             base = max(base, 1 / self.pacer.rate)  # one request interval, then doubling
         delay = min(MAX_BACKOFF_SECONDS, base * 2**backoffs)
-        return delay * random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not crypto
+        return float(delay * random.uniform(0.9, 1.1))  # noqa: S311 - jitter, not crypto
 
+    @override
     def backoff_handler(self, details: Details) -> None:
         """Log each retry in one line (no URL query strings, no headers)."""
         failure = details.get("exception")
@@ -514,6 +533,7 @@ class AnalyticsHTTPStream(RESTStream):
             return min(limit, PERMANENT_FAILURE_ATTEMPTS)
         return limit
 
+    @override
     def request_decorator(self, func: Callable[..., _T]) -> Callable[..., _T]:
         """Pace every attempt, retry transient failures, explain exhausted retries.
 
@@ -581,6 +601,7 @@ class AnalyticsHTTPStream(RESTStream):
         error = APIUnreachableError if unreachable else RetriesExhaustedError
         return error(redact(msg, self.settings.secrets))
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         """Classify a response: fine, transient (retried) or permanent (explained).
 
@@ -638,7 +659,29 @@ class AnalyticsHTTPStream(RESTStream):
 
     # -- requests -----------------------------------------------------------------------
 
+    def counting_requests(
+        self, records: Iterable[Record], context: Context | None
+    ) -> Iterator[Record]:
+        """Yield ``records``, counting the requests behind them in the SDK's metric.
+
+        The SDK's ``http_request_count`` counter, as its own request path keeps it: one
+        per stream partition, logged periodically and when the partition is done.
+        """
+        with self.get_http_request_counter() as counter:
+            counter.with_context(context)
+            self._request_counter = counter
+            try:
+                yield from records
+            finally:
+                self._request_counter = None
+
     def _send(self, request: HTTPRequest, *, stream: bool = False) -> requests.Response:
+        """Send one attempt of a request and classify its response.
+
+        Logs the SDK's request metrics (``http_request_duration``, ``http_request_count``)
+        through its public helpers, as its own request path does: the tap cannot use that
+        path, which neither streams a body nor paces each attempt.
+        """
         # A POST endpoint's parameters travel in the body, encoded as the SDK would.
         body = {"json" if self.payload_as_json else "data": request.data}
         prepared = self.build_prepared_request(
@@ -652,12 +695,31 @@ class AnalyticsHTTPStream(RESTStream):
         response = self.requests_session.send(
             prepared, timeout=self.timeout, allow_redirects=self.allow_redirects, stream=stream
         )
+        self.log_request_metrics(response)
         try:
             self.validate_response(response)
         except Exception:
             response.close()
             raise
         return response
+
+    def log_request_metrics(self, response: requests.Response) -> None:
+        """Log the SDK's ``http_request_duration`` point and count the request."""
+        failed = response.status_code >= HTTPStatus.BAD_REQUEST
+        point = metrics.Point(
+            "timer",
+            metric=metrics.Metric.HTTP_REQUEST_DURATION,
+            value=response.elapsed.total_seconds(),
+            tags={
+                metrics.Tag.STREAM: self.name,
+                metrics.Tag.ENDPOINT: self.path,
+                metrics.Tag.HTTP_STATUS_CODE: response.status_code,
+                metrics.Tag.STATUS: metrics.Status.FAILED if failed else metrics.Status.SUCCEEDED,
+            },
+        )
+        metrics.log(self.metrics_logger, point)
+        if self._request_counter is not None:
+            self._request_counter.increment()
 
     def fetch_json(self, request: HTTPRequest, *, records_key: str | None = None) -> t.Any:
         """Send a request and return its JSON body, retrying transient failures.

@@ -33,6 +33,7 @@ import typing as t
 
 from singer_sdk.exceptions import RetriableAPIError
 
+from tap_ai_analytics.compat import override
 from tap_ai_analytics.errors import DataError
 from tap_ai_analytics.schemas import KNOWN_COLUMNS, Column, column_field_name
 
@@ -266,7 +267,7 @@ class ReportParser:
         body = "".join(f"        {item},\n" for item in items)
         self.source = f"def convert_row(row):\n    {unpack}= row\n    return {{\n{body}    }}\n"
         exec(compile(self.source, f"<row converter: {self.where}>", "exec"), names)  # noqa: S102
-        return names["convert_row"]
+        return t.cast("Callable[[list[str]], dict[str, t.Any]]", names["convert_row"])
 
     def _value_source(
         self,
@@ -317,7 +318,7 @@ class ReportParser:
         *,
         lines_ended: list[bool] | None = None,
         cut_short: Callable[[str], None] | None = None,
-    ) -> Iterator[dict]:
+    ) -> Iterator[dict[str, t.Any]]:
         """Convert rows to records; any malformed row fails the report.
 
         Args:
@@ -449,7 +450,7 @@ def read_report(  # noqa: PLR0913 - all keyword-only, documented
     where: str,
     on_unknown_columns: Callable[[list[str]], None] | None = None,
     cut_short: Callable[[str], None] | None = None,
-) -> Iterator[dict]:
+) -> Iterator[dict[str, t.Any]]:
     """Yield typed records from CSV text lines (an empty body is an empty report).
 
     Args:
@@ -608,10 +609,12 @@ class ReportBody(io.BufferedIOBase):
         """Length and SHA-256 of the body received so far."""
         return self._size, self._sha256.digest()
 
+    @override
     def readable(self) -> bool:
         """Always: the body is read."""
         return True
 
+    @override
     def read1(self, size: int | None = -1) -> bytes:
         """Up to ``size`` released bytes (waiting for the next chunk if none); b"" at the end.
 
@@ -651,7 +654,7 @@ class ReportBody(io.BufferedIOBase):
 
 def read_report_body(
     chunks: Iterable[bytes], attempt: int, check: CompletenessCheck, **report: t.Any
-) -> Iterator[dict]:
+) -> Iterator[dict[str, t.Any]]:
     """One download attempt: records from a UTF-8 CSV body as its chunks arrive.
 
     The body is read as the records are asked for, not before.

@@ -61,7 +61,7 @@ _EXTRA_METRICS = th.Property(
 )
 
 
-def key_string(name: str, description: str) -> th.Property:
+def key_string(name: str, description: str) -> th.Property[t.Any]:
     """A string property that is part of a primary key: required, never null.
 
     Args:
@@ -75,7 +75,7 @@ def key_string(name: str, description: str) -> th.Property:
 
 
 def augment_schema(
-    *fields: th.Property,
+    *fields: th.Property[t.Any],
     identity: bool = False,
     metrics: bool = False,
     extra_metrics: bool = False,
@@ -91,7 +91,7 @@ def augment_schema(
     Returns:
         The JSON schema.
     """
-    properties: list[th.Property] = [_DATE]
+    properties: list[th.Property[t.Any]] = [_DATE]
     if identity:
         properties.extend(_IDENTITY)
     properties.extend(fields)
@@ -136,7 +136,7 @@ class Column:
         """The record field name."""
         return column_field_name(self.header)
 
-    def property(self, *, required: bool = False) -> th.Property:
+    def property(self, *, required: bool = False) -> th.Property[t.Any]:
         """The column as a schema property."""
         wrapped = {
             "integer": th.IntegerType,
@@ -236,7 +236,9 @@ _EXTRA_COLUMNS = th.Property(
 )
 
 
-def sourcegraph_schema(key_columns: tuple[Column, ...], columns: tuple[Column, ...]) -> dict:
+def sourcegraph_schema(
+    key_columns: tuple[Column, ...], columns: tuple[Column, ...]
+) -> dict[str, t.Any]:
     """Build a Sourcegraph report schema: instance, key columns, other columns, extras.
 
     Args:

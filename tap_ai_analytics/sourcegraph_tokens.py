@@ -223,7 +223,9 @@ class TokenClient:
             )
         raise TokenHelperError(msg)
 
-    def create(self, display_name: str | None = None, expires_at: str | None = None) -> dict:
+    def create(
+        self, display_name: str | None = None, expires_at: str | None = None
+    ) -> dict[str, t.Any]:
         """Create a token; the response is the only time its secret is shown.
 
         Args:
@@ -247,7 +249,7 @@ class TokenClient:
             raise TokenHelperError(msg)
         return created
 
-    def list_tokens(self) -> list[dict]:
+    def list_tokens(self) -> list[dict[str, t.Any]]:
         """Return the tokens of the signed-in account (without secrets).
 
         Raises:
@@ -276,7 +278,7 @@ class TokenClient:
         self._request("DELETE", f"{TOKENS_PATH}/{quote(token_id.strip(), safe='')}")
 
 
-def format_table(tokens: Sequence[dict]) -> str:
+def format_table(tokens: Sequence[dict[str, t.Any]]) -> str:
     """Render tokens as an aligned text table, oldest first (never includes secrets).
 
     Args:

@@ -212,7 +212,7 @@ def test_without_the_totals_every_day_is_requested(sandbox, caplog):
 # -- cheap lookback ---------------------------------------------------------------------
 
 
-def backfill(sb: Sandbox, **config: t.Any) -> tuple[dict[str, t.Any], dict]:
+def backfill(sb: Sandbox, **config: t.Any) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
     settings = augment_config(sb, start_date=days_before(30), lookback_days=3, **config)
     state = run_sync(settings, streams=ALL_AUGMENT).final_state
     sb.reset_log()
@@ -313,7 +313,7 @@ def test_a_run_killed_mid_way_resumes_without_a_gap(sandbox, monkeypatch):
     assert assert_complete(truth, messages + resumed.messages) >= 0
 
 
-def sync_until_stopped(config: dict[str, t.Any], streams: list[str]) -> list[dict]:
+def sync_until_stopped(config: dict[str, t.Any], streams: list[str]) -> list[dict[str, t.Any]]:
     """Run a sync that is interrupted; return the messages it wrote before stopping."""
     tap = TapAIAnalytics(config=config, parse_env_config=False)
     for stream in tap.streams.values():
@@ -326,7 +326,7 @@ def sync_until_stopped(config: dict[str, t.Any], streams: list[str]) -> list[dic
     finally:
         sys.stdout = real_stdout
     stdout.flush()
-    lines = stdout.buffer.getvalue().decode().splitlines()  # type: ignore[attr-defined]
+    lines = stdout.buffer.getvalue().decode().splitlines()
     return [json.loads(line) for line in lines if line]
 
 

@@ -37,6 +37,8 @@ from tests.e2e import (
 if t.TYPE_CHECKING:
     from pathlib import Path
 
+    from tests.e2e import Truth
+
 CREDITS = "augment_credit_usage"
 COST = "augment_cost"
 CREDITS_PATH = "/analytics/v0/credit-usage-by-user"
@@ -53,7 +55,9 @@ def day_list(first: dt.date, last: dt.date) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def credit_truth(sb: Sandbox, first: dt.date, last: dt.date) -> dict[tuple, dict]:
+def credit_truth(
+    sb: Sandbox, first: dt.date, last: dt.date
+) -> dict[tuple[t.Any, ...], dict[str, t.Any]]:
     """The credit records the API's rows imply, by key (independent of the tap's code)."""
     truth = {}
     for _, row in sb.data.augment.credit_usage_items(first, last):
@@ -67,13 +71,15 @@ def credit_truth(sb: Sandbox, first: dt.date, last: dt.date) -> dict[tuple, dict
     return truth
 
 
-def cost_truth(sb: Sandbox, first: dt.date, last: dt.date) -> dict[tuple, dict]:
+def cost_truth(
+    sb: Sandbox, first: dt.date, last: dt.date
+) -> dict[tuple[t.Any, ...], dict[str, t.Any]]:
     """The cost records the API's data points imply; money as the API's decimal strings."""
     truth = {}
     for day in day_list(first, last):
         for point in sb.data.augment.cost_points(day):
-            metrics = dict(point["cost_metrics"])
-            groups = point["group_by_values"]
+            metrics = dict(t.cast("dict[str, t.Any]", point["cost_metrics"]))
+            groups = t.cast("dict[str, t.Any]", point["group_by_values"])
             record = {
                 "date": point["start_date"],
                 "end_date": point["end_date"],
@@ -90,22 +96,24 @@ def cost_truth(sb: Sandbox, first: dt.date, last: dt.date) -> dict[tuple, dict]:
     return truth
 
 
-def by_key(stream: str, records: list[dict]) -> dict[tuple, dict]:
+def by_key(
+    stream: str, records: list[dict[str, t.Any]]
+) -> dict[tuple[t.Any, ...], dict[str, t.Any]]:
     keyed = {tuple(r[k] for k in KEYS[stream]): r for r in records}
     assert len(keyed) == len(records), f"{stream}: duplicate primary keys"
     return keyed
 
 
-def exact(record: dict) -> dict:
+def exact(record: dict[str, t.Any]) -> dict[str, t.Any]:
     """A cost record with money as text (the digits the tap wrote) for comparison."""
     return {k: str(v) if k in MONEY and v is not None else v for k, v in record.items()}
 
 
-def bodies(sb: Sandbox, path: str = COST_PATH) -> list[dict]:
+def bodies(sb: Sandbox, path: str = COST_PATH) -> list[dict[str, t.Any]]:
     return [json.loads(r.body) for r in sb.requests if r.path == path]
 
 
-def cost_page(*points: dict, metadata: dict | None = None) -> str:
+def cost_page(*points: dict[str, t.Any], metadata: dict[str, t.Any] | None = None) -> str:
     """A hand-written cost-analytics answer (one page)."""
     page: dict[str, t.Any] = {"data_points": list(points), "pagination": {"has_more": False}}
     if metadata is not None:
@@ -113,7 +121,7 @@ def cost_page(*points: dict, metadata: dict | None = None) -> str:
     return json.dumps(page)
 
 
-def point(day: str, name: str, kind: str | None, **metrics: object) -> dict:
+def point(day: str, name: str, kind: str | None, **metrics: object) -> dict[str, t.Any]:
     groups = {"resource_display_name": name}
     if kind is not None:
         groups["resource_type"] = kind
@@ -294,7 +302,7 @@ def test_faults_lose_nothing_and_state_never_runs_ahead(sandbox):
         parse_float=decimal.Decimal,
     )
     assert sandbox.faults.pending == 0
-    truth = {
+    truth: Truth = {
         (CREDITS, None): credit_truth(sandbox, first, YESTERDAY),
         (COST, None): cost_truth(sandbox, first, YESTERDAY),
     }
@@ -573,7 +581,12 @@ def test_sandbox_credit_usage_without_by_model_sums_models(sandbox):
 
     headers = {"Authorization": f"Bearer {sandbox.augment_token}"}
     day = days_before(1)
-    params = {"start_date": day, "end_date": day, "by_date": "true", "page_size": 500}
+    params: dict[str, str | int] = {
+        "start_date": day,
+        "end_date": day,
+        "by_date": "true",
+        "page_size": 500,
+    }
     rows = requests.get(sandbox.url + CREDITS_PATH, params=params, headers=headers, timeout=5)
     summed = {
         (r.get("user_email") or r["service_account_name"]): r["credits_consumed"]

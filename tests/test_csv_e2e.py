@@ -52,7 +52,7 @@ def report_requests(sb: Sandbox) -> list[tuple[str, str]]:
     ]
 
 
-def day_config(sb: Sandbox, first: dt.date, last: dt.date, **overrides: t.Any) -> dict:
+def day_config(sb: Sandbox, first: dt.date, last: dt.date, **overrides: t.Any) -> dict[str, t.Any]:
     """Sourcegraph only, one download per instance and day."""
     return e2e_config(sb, first, last, augment=False, sourcegraph_window="day", **overrides)
 

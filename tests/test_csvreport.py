@@ -60,7 +60,7 @@ ROWS = [
 ]
 
 
-def parser(header: list[str] = HEADER, constants: dict | None = None) -> ReportParser:
+def parser(header: list[str] = HEADER, constants: dict[str, t.Any] | None = None) -> ReportParser:
     return ReportParser(
         header,
         fields=FIELDS,
@@ -181,7 +181,9 @@ BODY_HEADER = "Instance user ID,Timestamp Date,Username,Searches\n"
 REGISTRY_FIELDS = ["instance_user_id", "date", "username", "searches"]
 
 
-def body_records(chunks, check: CompletenessCheck, attempt: int | None = None) -> list[dict]:
+def body_records(
+    chunks, check: CompletenessCheck, attempt: int | None = None
+) -> list[dict[str, t.Any]]:
     """The records of one attempt (by default the one after the check's last)."""
     return list(
         read_report_body(
@@ -196,7 +198,7 @@ def body_records(chunks, check: CompletenessCheck, attempt: int | None = None) -
     )
 
 
-def attempts(body: bytes, check: CompletenessCheck, n: int) -> list[dict]:
+def attempts(body: bytes, check: CompletenessCheck, n: int) -> list[dict[str, t.Any]]:
     """Read ``body`` in up to ``n`` attempts, as the retry loop would; the first success."""
     for _ in range(n - 1):
         with contextlib.suppress(BodyCutShortError):
@@ -207,7 +209,7 @@ def attempts(body: bytes, check: CompletenessCheck, n: int) -> list[dict]:
 def test_records_come_out_before_the_body_has_arrived() -> None:
     received: list[bytes] = []
 
-    def chunks():
+    def chunks() -> t.Iterator[bytes]:
         for chunk in (BODY_HEADER.encode() + b"1,2025-01-01,ann,3\n2,2025-", b"01-01,bob,4\n"):
             received.append(chunk)
             yield chunk
@@ -251,7 +253,7 @@ def test_any_split_of_the_body_gives_the_same_records() -> None:
 )
 def test_a_body_cut_short_is_retried_and_never_shortens_a_row(tail: str, problem: str) -> None:
     body = (BODY_HEADER + "1,2025-01-01,ann,3\n2,2025-01-01,bob,4\n" + tail).encode()
-    delivered: list[dict] = []
+    delivered: list[dict[str, t.Any]] = []
     with pytest.raises(BodyCutShortError, match=problem):
         delivered.extend(
             read_report_body(
@@ -347,7 +349,7 @@ def test_a_consumer_that_stops_reading_stops_the_download(frozen_today: dt.date)
         records = stream.report_records({"instance_url": BENCH_INSTANCE}, month)
         assert next(records)["instance_url"] == BENCH_INSTANCE
         assert any(thread.name.endswith(" download") for thread in threading.enumerate())
-        records.close()
+        records.close()  # type: ignore[attr-defined]  # a generator, typed as an Iterator
         deadline = time.monotonic() + 5
         while any(thread.name.endswith(" download") for thread in threading.enumerate()):
             assert time.monotonic() < deadline, "the download thread is still running"

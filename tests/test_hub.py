@@ -14,6 +14,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from yamllint import linter
 from yamllint.config import YamlLintConfig
 
 from tap_ai_analytics.settings import CONFIG_SCHEMA
-from tap_ai_analytics.streams import AUGMENT_STREAMS, SOURCEGRAPH_STREAMS
+from tap_ai_analytics.streams import AUGMENT_STREAMS, STREAM_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 HUB_DATA = ROOT / "hub" / "_data"
@@ -59,12 +60,12 @@ def tap_settings() -> list[str]:
     return [name for name in CONFIG_SCHEMA["properties"] if name not in SDK_BUILTIN_SETTINGS]
 
 
-def load_yaml(path: Path) -> dict:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+def load_yaml(path: Path) -> dict[str, t.Any]:
+    return t.cast("dict[str, t.Any]", yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
 @functools.cache
-def about() -> dict:
+def about() -> dict[str, t.Any]:
     result = subprocess.run(
         [sys.executable, "-m", "tap_ai_analytics", "--about", "--format=json"],
         capture_output=True,
@@ -72,20 +73,20 @@ def about() -> dict:
         check=True,
         timeout=120,
     )
-    return json.loads(result.stdout)
+    return t.cast("dict[str, t.Any]", json.loads(result.stdout))
 
 
-def json_type(schema: dict) -> str | None:
+def json_type(schema: dict[str, t.Any]) -> str | None:
     declared = schema.get("type")
     types = declared if isinstance(declared, list) else [declared]
     return next((kind for kind in types if kind and kind != "null"), None)
 
 
-def about_settings() -> dict[str, dict]:
+def about_settings() -> dict[str, dict[str, t.Any]]:
     """Leaf settings of --about by dotted name, the way MeltanoHub lists them."""
 
-    def leaves(properties: dict, prefix: str = "") -> dict[str, dict]:
-        found: dict[str, dict] = {}
+    def leaves(properties: dict[str, t.Any], prefix: str = "") -> dict[str, dict[str, t.Any]]:
+        found: dict[str, dict[str, t.Any]] = {}
         for key, schema in properties.items():
             nested = schema.get("properties")
             if json_type(schema) == "object" and nested and key != "stream_maps":
@@ -97,7 +98,7 @@ def about_settings() -> dict[str, dict]:
     return leaves(about()["settings"]["properties"])
 
 
-def expected_kind(name: str, schema: dict) -> str:
+def expected_kind(name: str, schema: dict[str, t.Any]) -> str:
     kind = json_type(schema)
     if schema.get("secret"):
         return "password"
@@ -157,7 +158,7 @@ def test_plugin_yaml_is_the_hub_definition():
     assert load_yaml(PLUGIN_YAML) == load_yaml(DEFINITION)
 
 
-def load_generator():
+def load_generator() -> t.Any:
     spec = importlib.util.spec_from_file_location(
         "update_plugin_definitions", ROOT / "scripts" / "update_plugin_definitions.py"
     )
@@ -247,9 +248,9 @@ def test_definition_secrets_are_exactly_the_tap_secrets():
 # -- meltano.yml -----------------------------------------------------------------------------
 
 
-def meltano_extractor() -> dict:
+def meltano_extractor() -> dict[str, t.Any]:
     (extractor,) = load_yaml(MELTANO_YML)["plugins"]["extractors"]
-    return extractor
+    return t.cast("dict[str, t.Any]", extractor)
 
 
 def test_meltano_yml_declares_every_tap_setting_like_the_definition():
@@ -276,11 +277,12 @@ def test_meltano_yml_extractor_matches_the_definition():
 
 
 def test_default_selection_names_real_streams():
-    names = {stream.name for stream in (*AUGMENT_STREAMS, *SOURCEGRAPH_STREAMS)}
     selected = [rule.removesuffix(".*") for rule in load_yaml(DEFINITION)["select"]]
-    assert set(selected) <= names
-    assert {s.name for s in AUGMENT_STREAMS if s.selected_by_default} <= set(selected)
-    assert not {s.name for s in AUGMENT_STREAMS if not s.selected_by_default} & set(selected)
+    assert set(selected) <= STREAM_NAMES
+    by_default = {str(s.name) for s in AUGMENT_STREAMS if s.selected_by_default}  # type: ignore[misc]
+    opt_in = {str(s.name) for s in AUGMENT_STREAMS if not s.selected_by_default}  # type: ignore[misc]
+    assert by_default <= set(selected)
+    assert not opt_in & set(selected)
 
 
 def test_meltano_yml_project_basics():

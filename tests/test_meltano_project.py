@@ -216,7 +216,9 @@ def repo_loader(name: str) -> dict[str, t.Any]:
 @pytest.fixture(scope="module")
 def meltano_executable() -> Path:
     try:
-        return _bootstrap.ensure_tool_venv(demo.MELTANO_VENV, demo.MELTANO_REQUIREMENT, "meltano")
+        return Path(
+            _bootstrap.ensure_tool_venv(demo.MELTANO_VENV, demo.MELTANO_REQUIREMENT, "meltano")
+        )
     except _bootstrap.BootstrapError as exc:
         pytest.skip(f"Meltano ({demo.MELTANO_REQUIREMENT}) could not be installed from PyPI: {exc}")
 
@@ -391,13 +393,14 @@ def postgres() -> Iterator[dict[str, str]]:
     if os.environ.get("TEST_POSTGRES_URL"):
         yield external_postgres(os.environ["TEST_POSTGRES_URL"])
         return
-    binaries = {name: shutil.which(name) for name in ("initdb", "pg_ctl", "postgres")}
-    missing = [name for name, path in binaries.items() if path is None]
+    found = {name: shutil.which(name) for name in ("initdb", "pg_ctl", "postgres")}
+    missing = [name for name, path in found.items() if path is None]
     if missing:
         pytest.skip(
             f"no PostgreSQL to load into: {', '.join(missing)} not on PATH and TEST_POSTGRES_URL "
             "not set (the weekly workflow sets it to its postgres service)"
         )
+    binaries = {name: path for name, path in found.items() if path is not None}
     # PostgreSQL refuses to run as root: run it as an unprivileged user then.
     as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
     folder = Path(tempfile.mkdtemp(prefix="tap-ai-analytics-pg-"))

@@ -10,6 +10,7 @@ import datetime as dt
 import io
 import json
 import sys
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -36,18 +37,18 @@ SCHEMA = {
 }
 
 
-def record(**values: object) -> dict:
+def record(**values: object) -> dict[str, t.Any]:
     return {"type": "RECORD", "stream": "usage", "record": values}
 
 
-def load(path: Path, *messages: dict) -> None:
+def load(path: Path, *messages: dict[str, t.Any]) -> None:
     target = TargetDuckDBUpsert(config={"filepath": str(path), "default_target_schema": "ai"})
     target.listen(io.StringIO("".join(json.dumps(m) + "\n" for m in messages)))
 
 
-def rows(path: Path, sql: str) -> list[tuple]:
+def rows(path: Path, sql: str) -> list[tuple[t.Any, ...]]:
     with duckdb.connect(str(path), read_only=True) as con:
-        return con.execute(sql).fetchall()
+        return list(con.execute(sql).fetchall())
 
 
 def test_blank_keys_objects_and_absent_fields_are_kept(tmp_path):

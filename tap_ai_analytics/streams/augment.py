@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import re
-import sys
 import typing as t
 from http import HTTPStatus
 
@@ -13,18 +13,15 @@ from singer_sdk import typing as th
 from singer_sdk.streams.rest import PageContext
 
 from tap_ai_analytics.activity import FULL_LOOKBACK_KEY, ROWS_PER_USER_KEY, remember_day
+from tap_ai_analytics.client import AnalyticsHTTPStream
+from tap_ai_analytics.compat import override
 from tap_ai_analytics.dates import DateRange, parse_date, years_before
 from tap_ai_analytics.errors import APIRequestError, DataError
 from tap_ai_analytics.schemas import AUGMENT_METRICS, augment_schema, key_string
 from tap_ai_analytics.streams.base import DateWindowStream
 
-if sys.version_info >= (3, 12):
-    from typing import override
-else:
-    from typing_extensions import override
-
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     import requests
     from singer_sdk import Tap
@@ -47,7 +44,7 @@ class AugmentPage(t.NamedTuple):
     cursor: str | None = None
 
 
-class AugmentStream(DateWindowStream):
+class AugmentStream(DateWindowStream, AnalyticsHTTPStream):
     """An Augment Analytics endpoint, read in date windows and cursor pages.
 
     Subclasses only declare: name, path, primary keys, schema, where the records are
@@ -117,31 +114,45 @@ class AugmentStream(DateWindowStream):
         """Rows per active user on the days this run requested so far (None: none yet)."""
         return self._rows_seen / self._users_seen if self._users_seen else None
 
+    @override
     @property
     def vendor(self) -> AugmentSettings:
         """The Augment settings (these streams exist only when Augment is configured)."""
         assert self.settings.augment is not None  # noqa: S101
         return self.settings.augment
 
+    @override
+    def get_records(self, context: Context | None) -> Iterator[Record]:
+        """Yield the records of every window of this run (see :meth:`sync_windows`)."""
+        return self.counting_requests(self.sync_windows(context), context)
+
+    @override
     def latest_date(self) -> dt.date:
         """Yesterday (UTC): the API serves no data for today."""
         return self.settings.today - dt.timedelta(days=1)
 
+    @override
     def earliest_date(self) -> dt.date:
         """The 2-year horizon, one day inside it so the boundary is never disputed."""
         return years_before(self.settings.today, HISTORY_YEARS) + dt.timedelta(days=1)
 
+    @override
     def windows(self, dates: DateRange) -> Iterable[DateRange]:
         """Windows of ``window_days`` dates."""
         return dates.split(self.window_days)
 
+    @override
     def describe_window_cost(self, windows: list[DateRange]) -> str:
         """Requests per window, plus a note about extra pages."""
         cost = super().describe_window_cost(windows)
         return f"at least {cost} (one more per extra page)" if self.page_size else cost
 
     @override
-    def get_url_params(self, context: Context | None, next_page_token: AugmentPage | None) -> dict:
+    def get_url_params(
+        self,
+        context: Context | None,  # noqa: ARG002
+        next_page_token: AugmentPage | None,
+    ) -> dict[str, t.Any]:
         """Query parameters of one page of one window (none when they go in a POST body)."""
         assert next_page_token is not None  # noqa: S101 - always called with a page
         return {} if self.http_method == "POST" else self.page_parameters(next_page_token)
@@ -149,9 +160,9 @@ class AugmentStream(DateWindowStream):
     @override
     def prepare_request_payload(
         self,
-        context: Context | None,
+        context: Context | None,  # noqa: ARG002
         next_page_token: AugmentPage | None,
-    ) -> dict | None:
+    ) -> dict[str, t.Any] | None:
         """A POST endpoint's JSON body: the parameters a GET endpoint sends as its query."""
         assert next_page_token is not None  # noqa: S101 - always called with a page
         return self.page_parameters(next_page_token) if self.http_method == "POST" else None
@@ -173,6 +184,7 @@ class AugmentStream(DateWindowStream):
             params["cursor"] = cursor
         return params
 
+    @override
     def window_records(self, window: DateRange, context: Context | None) -> Iterator[Record]:
         """Yield the records of one window (every page), ascending by date.
 
@@ -207,7 +219,7 @@ class AugmentStream(DateWindowStream):
                 return
             page = AugmentPage(window, cursor)
 
-    def check_page(self, body: dict, window: DateRange) -> None:
+    def check_page(self, body: dict[str, t.Any], window: DateRange) -> None:
         """Inspect a delivered page beyond its records (nothing to check by default)."""
 
     def fetch_rows(self, window: DateRange) -> list[t.Any]:
@@ -216,6 +228,7 @@ class AugmentStream(DateWindowStream):
 
     # -- the run plan, empty days and cheap lookback (see activity.py) ----------------
 
+    @override
     def sync_dates(self, context: Context | None) -> DateRange | None:
         """The dates this run covers, computed once (the plan asks before the stream runs).
 
@@ -225,6 +238,7 @@ class AugmentStream(DateWindowStream):
             self._run_dates = (super().sync_dates(context),)
         return self._run_dates[0]
 
+    @override
     def log_plan(self, context: Context | None, dates: DateRange, windows: list[DateRange]) -> None:
         """Log the run plan (once, before the first request) and this stream's part."""
         if self.activity is None:
@@ -233,6 +247,7 @@ class AugmentStream(DateWindowStream):
         self.activity.prepare(self.logger)
         self.activity.log_stream_start(self, self.logger)
 
+    @override
     def should_request(self, window: DateRange, context: Context | None) -> bool:  # noqa: ARG002
         """Skip a day with no activity, and a lookback day whose totals are unchanged."""
         self._window_rows = 0
@@ -245,6 +260,7 @@ class AugmentStream(DateWindowStream):
         self._window_requested = decision.request
         return decision.request
 
+    @override
     def window_delivered(self, window: DateRange, context: Context | None) -> None:
         """Keep the day's fingerprint (lookback horizon only) and what the run learnt."""
         self._dates_done += window.days
@@ -268,7 +284,7 @@ class AugmentStream(DateWindowStream):
             if self.rows_per_day == "user_combos" and self.rows_per_user_seen is not None:
                 state[ROWS_PER_USER_KEY] = round(1000 * max(1.0, self.rows_per_user_seen))
 
-    def next_cursor(self, body: dict, window: DateRange, seen: set[str]) -> str | None:
+    def next_cursor(self, body: dict[str, t.Any], window: DateRange, seen: set[str]) -> str | None:
         """The cursor of the next page, or None after the last page.
 
         Raises:
@@ -307,7 +323,7 @@ class AugmentStream(DateWindowStream):
             record.update(self.flatten_metrics(row.get("metrics"), window))
         return record
 
-    def row_date(self, row: dict, window: DateRange) -> dt.date:
+    def row_date(self, row: dict[str, t.Any], window: DateRange) -> dt.date:
         """The row's UTC date: the requested day, or the date a window's row names."""
         if self.window_days == 1:
             return window.first
@@ -320,7 +336,7 @@ class AugmentStream(DateWindowStream):
             )
             raise DataError(msg) from None
 
-    def identity(self, row: dict, window: DateRange) -> Record:
+    def identity(self, row: dict[str, t.Any], window: DateRange) -> Record:
         """The identity columns: the email, else the service account's name."""
         email = row.get("user_email") or None
         account = row.get("service_account_name") or None
@@ -379,6 +395,16 @@ class AugmentDauCountStream(AugmentStream):
     schema = augment_schema(
         th.Property("user_count", th.IntegerType, description="Unique active users that day.")
     )
+
+    @override
+    def connection_checks(self) -> list[tuple[str, Callable[[], object]]]:
+        """One request for yesterday's count: the cheapest call that needs a valid token."""
+        yesterday = self.latest_date()
+        page = PageContext(None, AugmentPage(DateRange(yesterday, yesterday)))
+        request = self.get_http_request(page=page)
+        return [
+            ("augment", functools.partial(self.fetch_json, request, records_key=self.records_key))
+        ]
 
 
 class AugmentDailyActiveUsersStream(AugmentStream):
@@ -495,6 +521,7 @@ class AugmentSpendStream(AugmentStream):
                 self.name,
             )
 
+    @override
     def client_error(self, response: requests.Response, detail: str) -> APIRequestError:
         """Tell "this organisation has no such endpoint" apart from other rejections."""
         status = response.status_code
@@ -510,7 +537,8 @@ class AugmentSpendStream(AugmentStream):
             return EndpointUnavailableError(msg)
         return super().client_error(response, detail)
 
-    def check_page(self, body: dict, window: DateRange) -> None:
+    @override
+    def check_page(self, body: dict[str, t.Any], window: DateRange) -> None:
         """Warn when the API served other dates than asked; hold the bookmark if it cut the end."""
         metadata = body.get("metadata")
         if not isinstance(metadata, dict):
@@ -540,13 +568,14 @@ class AugmentSpendStream(AugmentStream):
                 else "",
             )
 
+    @override
     def commit_bookmark(self, day: dt.date, context: Context | None) -> None:
         """Commit ``day``, or the last date served if the API cut a window's end short."""
         if self.served_through is not None:
             day = min(day, self.served_through)
         super().commit_bookmark(day, context)
 
-    def whole_number(self, row: dict, field: str, day: dt.date) -> int | None:
+    def whole_number(self, row: dict[str, t.Any], field: str, day: dt.date) -> int | None:
         """A count sent as an integer or as a string of one (null when absent)."""
         value = row.get(field)
         if value is None or (isinstance(value, int) and not isinstance(value, bool)):
@@ -556,7 +585,7 @@ class AugmentSpendStream(AugmentStream):
             raise self.unparsable(field, value, day, "a whole number")
         return int(number)
 
-    def money(self, row: dict, field: str, day: dt.date) -> decimal.Decimal | None:
+    def money(self, row: dict[str, t.Any], field: str, day: dt.date) -> decimal.Decimal | None:
         """An amount sent as a decimal string, kept exact (null when absent)."""
         value = row.get(field)
         if value is None or value == "":
@@ -612,6 +641,7 @@ class AugmentCreditUsageStream(AugmentSpendStream):
         identity=True,
     )
 
+    @override
     def to_record(self, row: t.Any, window: DateRange) -> Record:
         """The base record (date, identity, model) plus the credits as an integer."""
         record = super().to_record(row, window)
@@ -687,6 +717,7 @@ class AugmentCostStream(AugmentSpendStream):
         extra_metrics=True,
     )
 
+    @override
     def to_record(self, row: t.Any, window: DateRange) -> Record:
         """Date, resource and the flattened ``cost_metrics`` (unknown ones in extras)."""
         if not isinstance(row, dict):
@@ -711,7 +742,7 @@ class AugmentCostStream(AugmentSpendStream):
         record["extra_metrics"] = extras or None
         return record
 
-    def end_date(self, row: dict, day: dt.date) -> str | None:
+    def end_date(self, row: dict[str, t.Any], day: dt.date) -> str | None:
         """The data point's ``end_date`` (null when absent)."""
         field = "end_date"
         value = row.get(field)
