@@ -10,7 +10,7 @@ Needs ``duckdb`` and ``matplotlib``, which are not dependencies of the tap itsel
 ``python3 scripts/demo.py`` installs them (the ``demo`` dependency group).
 """
 
-# ruff: noqa: T201 - a command-line program: printing is its output
+
 
 from __future__ import annotations
 
