@@ -206,12 +206,10 @@ class AugmentStream(DateWindowStream, AnalyticsHTTPStream):
         seen_cursors: set[str] = set()
         while True:
             request = self.get_http_request(page=PageContext(context, page))
-            body = self.fetch_json(request, records_key=self.records_key)
-            if not isinstance(body, dict):
-                msg = f"Augment {self.path} returned {type(body).__name__}, not a JSON object."
-                raise DataError(msg)
+            # An object with a list under records_key: fetch_json retries anything else.
+            body: dict[str, t.Any] = self.fetch_json(request, records_key=self.records_key)
             self.check_page(body, window)
-            yield body.get(self.records_key) or []
+            yield body[self.records_key]
             if self.activity is not None:
                 self.activity.progress(self, self._dates_done, self.logger)
             cursor = self.next_cursor(body, window, seen_cursors)
