@@ -21,6 +21,14 @@ if t.TYPE_CHECKING:
     from types import FrameType
 
 
+#: The sandbox's default budget per token: Augment's real 10 requests per minute scaled up, so
+#: that a tap paced to match (``augment_rate_limit_per_minute``/``augment_rate_limit_burst``, as
+#: the demo environment in meltano.yml sets them) syncs 30 days in seconds, not minutes, while
+#: pacing and 429 handling are still exercised.
+DEFAULT_RATE_LIMIT_PER_MINUTE = 6000.0
+DEFAULT_RATE_LIMIT_BURST = 50
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m sandbox",
@@ -31,10 +39,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rate-limit-per-minute",
         type=float,
-        default=None,
-        help="per-token refill rate (default: no rate limit)",
+        default=DEFAULT_RATE_LIMIT_PER_MINUTE,
+        help=(
+            "per-token refill rate (default: %(default)s, Augment's 10 per minute scaled up so "
+            "a sandbox run takes seconds; 0: no rate limit)"
+        ),
     )
-    parser.add_argument("--rate-limit-burst", type=int, default=20, help="token-bucket capacity")
+    parser.add_argument(
+        "--rate-limit-burst",
+        type=int,
+        default=DEFAULT_RATE_LIMIT_BURST,
+        help="token-bucket capacity (default: %(default)s)",
+    )
     parser.add_argument(
         "--sourcegraph-bench-rows",
         type=int,
@@ -71,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sandbox = Sandbox(
         today=args.today,
         augment_users=args.augment_users,
-        rate_limit_per_minute=args.rate_limit_per_minute,
+        rate_limit_per_minute=args.rate_limit_per_minute or None,
         rate_limit_burst=args.rate_limit_burst,
         sourcegraph_bench_rows=args.sourcegraph_bench_rows,
         host=args.host,
@@ -88,6 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "sourcegraph_bench_instance": sandbox.sourcegraph_bench_instance,
             "cas_cookie": sandbox.cas_cookie,
             "today": sandbox.today.isoformat(),
+            # The tap's pacing that fits this sandbox's budget (the tap's default is the real
+            # API's 10 per minute, which makes a sandbox run take minutes).
+            "tap_pacing": {
+                "augment_rate_limit_per_minute": int(args.rate_limit_per_minute or 60000),
+                "augment_rate_limit_burst": args.rate_limit_burst,
+            },
         }
         sys.stdout.write(json.dumps(ready) + "\n")
         sys.stdout.flush()

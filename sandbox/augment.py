@@ -12,6 +12,7 @@ import base64
 import binascii
 import dataclasses
 import datetime as dt
+import decimal
 import json
 import re
 import time
@@ -35,7 +36,18 @@ PAGE_SIZES = {
     "dau": (100, 250),
     "user-activity": (50, 100),
     "daily-user-activity-by-editor-language": (50, 100),
+    "credit-usage-by-user": (100, 500),
+    "cost-analytics": (100, 1000),
 }
+#: Endpoints answered on POST with a JSON body (every other one is GET).
+POST_ENDPOINTS = frozenset({"cost-analytics"})
+#: Endpoints that serve today too (about 90 minutes behind, per second-hand notes).
+SERVES_TODAY = frozenset({"credit-usage-by-user", "cost-analytics"})
+COST_GRANULARITIES = (
+    "COST_ANALYTICS_TIME_GRANULARITY_DAY",
+    "COST_ANALYTICS_TIME_GRANULARITY_TOTAL",
+)
+GROUP_BY_RESOURCE = "COST_ANALYTICS_GROUP_BY_RESOURCE"
 
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _INT_RE = re.compile(r"[+-]?\d+")
@@ -149,10 +161,15 @@ class _DateRules:
     """Date limits relative to the sandbox's today."""
 
     today: dt.date
+    serves_today: bool = False
 
     @property
     def yesterday(self) -> dt.date:
         return self.today - dt.timedelta(days=1)
+
+    @property
+    def latest(self) -> dt.date:
+        return self.today if self.serves_today else self.yesterday
 
     @property
     def earliest(self) -> dt.date:
@@ -160,8 +177,9 @@ class _DateRules:
 
     def explicit(self, name: str, value: str) -> dt.date:
         day = _parse_date(name, value)
-        if day >= self.today:
-            msg = f"{name} cannot be later than yesterday (UTC)"
+        if day > self.latest:
+            latest = "today" if self.serves_today else "yesterday"
+            msg = f"{name} cannot be later than {latest} (UTC)"
             raise InvalidArgumentError(msg)
         if day < self.earliest:
             msg = (
@@ -185,11 +203,11 @@ class _DateRules:
             start = self.explicit("start_date", raw_start or "")
         span = dt.timedelta(days=DEFAULT_RANGE_DAYS - 1)
         if start is None and end is None:
-            end = self.yesterday
+            end = self.latest
             start = max(end - span, self.earliest)
         elif end is None:
             assert start is not None  # noqa: S101 - narrowed by the branches above
-            end = min(start + span, self.yesterday)
+            end = min(start + span, self.latest)
         elif start is None:
             start = max(end - span, self.earliest)
         if start > end:
@@ -298,6 +316,8 @@ class AugmentAPI:
             "daily-usage": self._daily_usage,
             "user-activity": self._user_activity,
             "daily-user-activity-by-editor-language": self._editor_language,
+            "credit-usage-by-user": self._credit_usage,
+            "cost-analytics": self._cost_analytics,
         }
 
     def default_error(self, status: int) -> Response:
@@ -340,11 +360,18 @@ class AugmentAPI:
         denied = self._gate(request, retry_after)
         if denied is not None:
             return denied
-        if request.method != "GET":
+        endpoint = name or ""
+        if request.method != ("POST" if endpoint in POST_ENDPOINTS else "GET"):
             return error_response(405, f"method {request.method} not allowed")
+        unavailable = self.faults.unavailable(request.path)
+        if unavailable is not None:
+            status, message = unavailable
+            text = message or f"{endpoint} is not available for this organization"
+            return error_response(status, text)
         styles = self.faults.styles()
+        rules = _DateRules(self.today(), serves_today=endpoint in SERVES_TODAY)
         try:
-            return route(request, _DateRules(self.today()), styles)
+            return route(request, rules, styles)
         except InvalidArgumentError as exc:
             return error_response(400, str(exc))
 
@@ -469,18 +496,138 @@ class AugmentAPI:
             },
         )
 
+    def _credit_usage(
+        self, request: Request, rules: _DateRules, styles: dict[str, object]
+    ) -> Response:
+        params = request.params
+        start, end = rules.range(params)
+        size = self._page_size(request, params, "credit-usage-by-user")
+        by_date, by_model = _flag(params, "by_date"), _flag(params, "by_model")
+        served = self._served(request, start, end)
+        binding = {
+            "start_date": start.isoformat(),
+            "end_date": end.isoformat(),
+            "by_date": str(by_date).lower(),
+            "by_model": str(by_model).lower(),
+        }
+        items = (
+            []
+            if served[0] > served[1]
+            else self.data.credit_usage_items(*served, identity_null=bool(styles["identity_null"]))
+        )
+        if not (by_date and by_model):
+            items = _merge_credit_usage(items, by_date=by_date, by_model=by_model)
+        page, pagination = self._paginate(request, items, size, binding, styles)
+        return json_response(
+            200,
+            {
+                "records": page,
+                "pagination": pagination,
+                "metadata": _effective(served)
+                | {"generated_at": generated_at(rules.today), "returned_record_count": len(page)},
+            },
+        )
+
+    def _cost_analytics(
+        self, request: Request, rules: _DateRules, styles: dict[str, object]
+    ) -> Response:
+        body = _json_body(request)
+        dates = {key: body[key] for key in ("start_date", "end_date") if body.get(key) is not None}
+        if not all(isinstance(value, str) for value in dates.values()):
+            msg = "start_date and end_date must be strings formatted YYYY-MM-DD"
+            raise InvalidArgumentError(msg)
+        start, end = rules.range(dates)
+        granularity = body.get("granularity", COST_GRANULARITIES[0])
+        if granularity not in COST_GRANULARITIES:
+            msg = f'invalid granularity "{granularity}"'
+            raise InvalidArgumentError(msg)
+        group_by = body.get("group_by_keys") or []
+        if not isinstance(group_by, list) or any(key != GROUP_BY_RESOURCE for key in group_by):
+            msg = f"unsupported group_by_keys: {group_by!r}"
+            raise InvalidArgumentError(msg)
+        logins = self._filter_emails(body.get("filters"))
+        page_params = {"page_size": str(body["page_size"])} if "page_size" in body else {}
+        size = self._page_size(request, page_params, "cost-analytics")
+        served = self._served(request, start, end)
+        points: list[dict[str, object]] = []
+        if served[0] <= served[1]:
+            for day in _dates(*served):
+                points.extend(self.data.cost_points(day, logins))
+            points = _merge_cost_points(
+                points,
+                served if granularity == COST_GRANULARITIES[1] else None,
+                by_resource=bool(group_by),
+            )
+        items = [(_point_key(point), point) for point in points]
+        binding = {
+            "start_date": start.isoformat(),
+            "end_date": end.isoformat(),
+            "granularity": str(granularity),
+            "group_by": ",".join(group_by),
+        }
+        cursor = body.get("cursor") or ""
+        if not isinstance(cursor, str):
+            msg = "invalid cursor"
+            raise InvalidArgumentError(msg)
+        page, pagination = self._paginate(request, items, size, binding, styles, cursor=cursor)
+        return json_response(
+            200,
+            {
+                "data_points": page,
+                "pagination": pagination,
+                "metadata": _effective(served)
+                | {
+                    "generated_at": generated_at(rules.today),
+                    "returned_data_point_count": len(page),
+                },
+            },
+        )
+
+    def _filter_emails(self, filters: object) -> set[str] | None:
+        if not filters:
+            return None
+        emails = filters.get("user_emails") if isinstance(filters, dict) else None
+        if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+            msg = "filters.user_emails must be a list of emails"
+            raise InvalidArgumentError(msg)
+        known = {user.get("user_email") for user in self.data.users}
+        unknown = [email for email in emails if email not in known]
+        if unknown:
+            msg = f"user_email(s) not found on this organization: {', '.join(unknown)}"
+            raise InvalidArgumentError(msg)
+        return set(emails)
+
+    def _page_size(self, request: Request, params: dict[str, str], endpoint: str) -> int:
+        """The page size asked for, clamped to the maximum and to any scripted cap."""
+        size = _page_size(params, endpoint)
+        cap = self.faults.page_size_cap(request.path)
+        return size if cap is None else min(size, cap)
+
+    def _served(self, request: Request, start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+        """The dates actually served: the range, narrowed by a scripted silent clamp.
+
+        A clamp can leave nothing (first date after the last one): then nothing is served.
+        """
+        earliest, latest = self.faults.date_clamp(request.path)
+        first = start if earliest is None else max(start, earliest)
+        last = end if latest is None else min(end, latest)
+        return first, last
+
     # -- pagination ------------------------------------------------------------------------
 
-    def _paginate(
+    def _paginate(  # noqa: PLR0913 - the page, its query and how to render it
         self,
         request: Request,
         items: list[tuple[str, dict]],
         size: int,
         binding: dict[str, str],
         styles: dict[str, object],
+        *,
+        cursor: str | None = None,
     ) -> tuple[list[dict], dict[str, object]]:
         offset = 0
-        cursor = request.params.get("cursor", "")
+        if cursor is None:
+            cursor = request.params.get("cursor", "")
         if cursor:
             last_id = decode_cursor(cursor, binding)
             if last_id:
@@ -536,3 +683,97 @@ def bad_ok_body(kind: str, response: Response) -> Response:
         else:
             document[key] = None
     return json_response(200, document)
+
+
+# -- credits and cost ------------------------------------------------------------------------
+
+
+def _dates(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _flag(params: dict[str, str], name: str) -> bool:
+    value = params.get(name, "false").strip().lower()
+    if value not in {"true", "false", "1", "0"}:
+        msg = f'invalid {name} "{params[name]}": expected true or false'
+        raise InvalidArgumentError(msg)
+    return value in {"true", "1"}
+
+
+def _effective(served: tuple[dt.date, dt.date]) -> dict[str, object]:
+    """``effective_*`` metadata: the dates served after clamping (possibly none: first > last)."""
+    first, last = served
+    return {"effective_start_date": first.isoformat(), "effective_end_date": last.isoformat()}
+
+
+def _json_body(request: Request) -> dict[str, t.Any]:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        msg = "request body is not valid JSON"
+        raise InvalidArgumentError(msg) from None
+    if not isinstance(body, dict):
+        msg = "request body must be a JSON object"
+        raise InvalidArgumentError(msg)
+    return body
+
+
+def _merge_credit_usage(
+    items: list[tuple[str, dict]], *, by_date: bool, by_model: bool
+) -> list[tuple[str, dict]]:
+    """Sum credit rows over dates (``by_date=false``) and/or models (``by_model=false``)."""
+    merged: dict[str, dict] = {}
+    for key, obj in items:
+        day, uid, model = key.split("|")
+        group = "|".join((day if by_date else "", uid, model if by_model else ""))
+        row = merged.get(group)
+        if row is None:
+            row = {k: v for k, v in obj.items() if k not in {"credits_consumed", "model_name"}}
+            if not by_date:
+                del row["date"]
+            if by_model and "model_name" in obj:
+                row["model_name"] = obj["model_name"]
+            row["credits_consumed"] = 0
+            merged[group] = row
+        row["credits_consumed"] += int(obj["credits_consumed"])
+    return list(merged.items())
+
+
+def _merge_cost_points(
+    points: list[dict[str, t.Any]],
+    total: tuple[dt.date, dt.date] | None,
+    *,
+    by_resource: bool,
+) -> list[dict[str, t.Any]]:
+    """Sum data points over the range (``total``) and/or over resources (no grouping)."""
+    merged: dict[tuple[str, str], dict[str, t.Any]] = {}
+    for point in points:
+        start, end = (
+            (total[0].isoformat(), total[1].isoformat())
+            if total
+            else (point["start_date"], point["end_date"])
+        )
+        groups = point["group_by_values"] if by_resource else None
+        key = (start, groups["resource_display_name"] if groups else "")
+        into = merged.setdefault(key, {"start_date": start, "end_date": end, "cost_metrics": {}})
+        if groups:
+            into["group_by_values"] = dict(groups)
+        sums = into["cost_metrics"]
+        for name, value in point["cost_metrics"].items():
+            sums[name] = _add(sums.get(name), value)
+    return list(merged.values())
+
+
+def _point_key(point: dict[str, t.Any]) -> str:
+    """A data point's position in the result (the cursor's ``last_id``)."""
+    groups = point.get("group_by_values") or {}
+    return f"{point['start_date']}|{groups.get('resource_display_name', '')}"
+
+
+def _add(total: object, value: object) -> object:
+    """Add two metric values, keeping the API's rendering (strings stay decimal strings)."""
+    if total is None:
+        return value
+    if isinstance(value, str):
+        return str(decimal.Decimal(str(total)) + decimal.Decimal(value))
+    return t.cast("int", total) + t.cast("int", value)

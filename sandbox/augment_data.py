@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
+import decimal
 import threading
 import typing as t
 
@@ -57,6 +58,60 @@ _EDITOR_RANK = {name: rank for rank, name in enumerate(AUGMENT_EDITORS)}
 _LANGUAGE_RANK = {name: rank for rank, name in enumerate(AUGMENT_LANGUAGES)}
 
 Metrics = dict[str, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentModel:
+    """A model Augment bills for, with its (synthetic) list prices in USD per million tokens."""
+
+    name: str  # as ``credit-usage-by-user`` names it
+    display_name: str  # as ``cost-analytics`` names the resource
+    input_price: decimal.Decimal
+    output_price: decimal.Decimal
+    cache_read_price: decimal.Decimal
+    cache_write_price: decimal.Decimal
+
+
+def _model(name: str, display: str, *prices: str) -> AugmentModel:
+    return AugmentModel(name, display, *(decimal.Decimal(price) for price in prices))
+
+
+#: Models in the API's order; humans use 1-3 of them a day, service accounts the first cheap one.
+AUGMENT_MODELS: tuple[AugmentModel, ...] = (
+    _model("claude-sonnet-4-5", "Claude Sonnet 4.5", "3", "15", "0.30", "3.75"),
+    _model("gpt-5", "GPT-5", "1.25", "10", "0.125", "1.25"),
+    _model("claude-haiku-4-5", "Claude Haiku 4.5", "1", "5", "0.10", "1.25"),
+    _model("claude-opus-4-1", "Claude Opus 4.1", "15", "75", "1.50", "18.75"),
+)
+#: The compute resource (remote and non-interactive agents), billed without tokens.
+COMPUTE_DISPLAY_NAME = "Agent compute"
+RESOURCE_TYPE_MODEL = "COST_ANALYTICS_RESOURCE_TYPE_MODEL"
+RESOURCE_TYPE_COMPUTE = "COST_ANALYTICS_RESOURCE_TYPE_COMPUTE"
+#: Credits per US dollar of estimated cost (credit-based contracts).
+CREDITS_PER_USD = 1000
+#: USD per credit of compute.
+USD_PER_COMPUTE_CREDIT = decimal.Decimal("0.001")
+#: Billed amount = estimated cost x this (the contract's discount), rounded to cents.
+BILLED_SHARE = decimal.Decimal("0.85")
+#: Base cost = estimated cost x this, to 4 decimal places (models only).
+BASE_COST_SHARE = decimal.Decimal("0.55")
+TOKEN_KEYS: tuple[str, ...] = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+)
+_MILLION = decimal.Decimal(1_000_000)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spend:
+    """One identity's consumption of one model (``model is None``: compute) on one date."""
+
+    model: AugmentModel | None
+    tokens: dict[str, int]
+    cost_usd: decimal.Decimal  # exact, at list prices
+    credits: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,6 +324,127 @@ class AugmentData:
                 items.append((f"{user_day.identity.uid}|{editor}|{language}", obj))
         return items
 
+    # -- credits and cost (only identities active that day consume anything) -------------
+
+    def credit_usage_items(
+        self, start: dt.date, end: dt.date, *, identity_null: bool = False
+    ) -> list[tuple[str, dict]]:
+        """Return ``(key, record)`` pairs for ``/credit-usage-by-user`` (by date and model).
+
+        ``credits_consumed`` is an integer, or its string for about one row in seven; compute
+        credits have no ``model_name`` (absent, or ``""`` for service accounts).
+        """
+        items = []
+        for day in date_range(start, end):
+            for user_day in self._day(day):
+                identity = user_day.identity
+                for spend in self._spend(day, user_day):
+                    obj = identity.render(identity_null=identity_null)
+                    obj["date"] = day.isoformat()
+                    if spend.model is not None:
+                        obj["model_name"] = spend.model.name
+                    elif identity.is_service:
+                        obj["model_name"] = ""
+                    as_text = rng_for(self._seed, "credit-text", day, identity.login).random()
+                    obj["credits_consumed"] = (
+                        str(spend.credits) if as_text < 1 / 7 else spend.credits
+                    )
+                    model = spend.model.name if spend.model else ""
+                    items.append((f"{day.isoformat()}|{identity.uid}|{model}", obj))
+        return items
+
+    def cost_points(self, day: dt.date, logins: set[str] | None = None) -> list[dict[str, object]]:
+        """Return the ``/cost-analytics`` data points of ``day`` grouped by resource.
+
+        One per model used that day, then the compute resource. Money is a decimal string
+        (estimated to 6 places, billed to cents, base to 4); ``credits_consumed`` and
+        ``cache_read_tokens`` are strings, the other counts integers. Compute has no token
+        counts and no base cost, and reports ``compute_seconds`` (a metric the docs do not
+        name).
+
+        Args:
+            day: The date.
+            logins: Only these users' consumption (``filters.user_emails``), if given.
+
+        Returns:
+            The data points, models first (in the API's order), then compute.
+        """
+        per_resource: dict[str, list[_Spend]] = {}
+        for user_day in self._day(day):
+            if logins is not None and user_day.identity.login not in logins:
+                continue
+            for spend in self._spend(day, user_day):
+                name = spend.model.display_name if spend.model else COMPUTE_DISPLAY_NAME
+                per_resource.setdefault(name, []).append(spend)
+        order = [model.display_name for model in AUGMENT_MODELS] + [COMPUTE_DISPLAY_NAME]
+        points: list[dict[str, object]] = []
+        for name in order:
+            spends = per_resource.get(name)
+            if not spends:
+                continue
+            estimated = sum((s.cost_usd for s in spends), decimal.Decimal(0))
+            credit_total = sum(s.credits for s in spends)
+            metrics: dict[str, object] = {}
+            if name == COMPUTE_DISPLAY_NAME:
+                resource_type = RESOURCE_TYPE_COMPUTE
+                metrics["compute_seconds"] = credit_total * 3
+            else:
+                resource_type = RESOURCE_TYPE_MODEL
+                for key in TOKEN_KEYS:
+                    total = sum(s.tokens[key] for s in spends)
+                    metrics[key] = str(total) if key == "cache_read_tokens" else total
+                metrics["base_cost_usd"] = _money(estimated * BASE_COST_SHARE, "0.0001")
+            metrics["credits_consumed"] = str(credit_total)
+            metrics["billed_amount_usd"] = _money(estimated * BILLED_SHARE, "0.01")
+            metrics["estimated_customer_cost_usd"] = _money(estimated, "0.000001")
+            points.append(
+                {
+                    "start_date": day.isoformat(),
+                    "end_date": day.isoformat(),
+                    "cost_metrics": metrics,
+                    "group_by_values": {
+                        "resource_display_name": name,
+                        "resource_type": resource_type,
+                    },
+                }
+            )
+        return points
+
+    def _spend(self, day: dt.date, user_day: _AugmentUserDay) -> list[_Spend]:
+        """What one active identity consumed on ``day``: per model, then compute."""
+        identity = user_day.identity
+        rng = rng_for(self._seed, "augment", "spend", day.isoformat(), identity.login)
+        if identity.is_service:
+            models = [AUGMENT_MODELS[2]]
+        else:
+            models = rng.sample(AUGMENT_MODELS[:3], rand_int(rng, 1, 3))
+            if rng.random() < 0.1:  # noqa: PLR2004 - the expensive model, now and then
+                models.append(AUGMENT_MODELS[3])
+        weight = 1 + user_day.totals.get("total_messages", 0)
+        spends = []
+        for model in sorted(models, key=AUGMENT_MODELS.index):
+            inputs = weight * rand_int(rng, 2_000, 9_000)
+            tokens = {
+                "input_tokens": inputs,
+                "output_tokens": int(inputs * rng.uniform(0.05, 0.25)),
+                "cache_read_tokens": int(inputs * rng.uniform(2, 8)),
+                "cache_write_tokens": int(inputs * rng.uniform(0.05, 0.4)),
+            }
+            cost = (
+                tokens["input_tokens"] * model.input_price
+                + tokens["output_tokens"] * model.output_price
+                + tokens["cache_read_tokens"] * model.cache_read_price
+                + tokens["cache_write_tokens"] * model.cache_write_price
+            ) / _MILLION
+            spends.append(_Spend(model, tokens, cost, int(cost * CREDITS_PER_USD)))
+        agent_messages = user_day.totals.get("remote_agent_messages", 0) + user_day.totals.get(
+            "cli_agent_non_interactive_messages", 0
+        )
+        if agent_messages:
+            used = agent_messages * rand_int(rng, 20, 120)
+            spends.append(_Spend(None, {}, used * USD_PER_COMPUTE_CREDIT, used))
+        return spends
+
     # -- generation ------------------------------------------------------------------------
 
     def _day(self, day: dt.date) -> tuple[_AugmentUserDay, ...]:
@@ -386,3 +562,8 @@ def _augment_metrics(rng: random.Random, editor: str, *, is_service: bool, day: 
     if day < SUGGESTED_LINES_SINCE:
         del m["completions_suggested_lines_of_code"]
     return m
+
+
+def _money(amount: decimal.Decimal, quantum: str) -> str:
+    """``amount`` rounded half-up to ``quantum``, as the API's decimal string."""
+    return str(amount.quantize(decimal.Decimal(quantum), rounding=decimal.ROUND_HALF_UP))

@@ -18,7 +18,9 @@ ending in ``/`` is a plain string prefix.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import random
 import threading
 import typing as t
@@ -26,7 +28,8 @@ import typing as t
 from .sourcegraph_data import SOURCEGRAPH_COLUMNS
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    import datetime as dt
+    from collections.abc import Iterable, Mapping, Sequence
 
 #: Allowed values of each style switch; the first one is the default.
 STYLE_CHOICES: dict[str, tuple[object, ...]] = {
@@ -37,6 +40,8 @@ STYLE_CHOICES: dict[str, tuple[object, ...]] = {
     "sourcegraph_bool_style": ("truefalse", "10", "yesno"),
     "sourcegraph_month_style": ("YYYY-MM", "YYYY-MM-01"),
     "sourcegraph_empty_body": (False, True),
+    "sourcegraph_no_final_newline": (False, True),
+    "sourcegraph_huge_cell": (False, True),
 }
 #: Default undocumented column appended to usage reports (new columns are announced as planned).
 DEFAULT_EXTRA_COLUMNS: tuple[str, ...] = ("Deep Search Events",)
@@ -44,6 +49,14 @@ DEFAULT_EXTRA_COLUMNS: tuple[str, ...] = ("Deep Search Events",)
 DEFAULT_DROP_AFTER_BYTES = 64
 #: Kinds of :meth:`Faults.bad_ok_body_next`: a 200 that is not the endpoint's data.
 BAD_OK_BODIES: tuple[str, ...] = ("error_object", "no_data", "null_data", "html_page")
+#: Where :meth:`Faults.truncate_csv_next` ends a CSV body (see :func:`truncate_csv`).
+CSV_CUTS = ("mid_row", "mid_value", "short_row")
+#: How a truncated CSV body is framed: chunked (with the terminating chunk) or with a
+#: ``Content-Length`` that matches the truncated body.
+CSV_FRAMINGS = ("chunked", "length")
+#: Characters of the cell served by the ``sourcegraph_huge_cell`` switch (csv's default
+#: field limit is 128 KiB).
+HUGE_CELL_CHARS = 200 * 1024
 
 
 def path_matches(prefix: str | None, path: str) -> bool:
@@ -97,6 +110,23 @@ class TransportFault:
     delay_seconds: float = 0.0
 
 
+@dataclasses.dataclass(frozen=True)
+class CsvCut:
+    """A CSV body that ends early although its HTTP framing is complete.
+
+    Attributes:
+        kind: One of :data:`CSV_CUTS`.
+        framing: One of :data:`CSV_FRAMINGS`.
+        start_date: Only reports whose ``startDate`` parameter is this (None: any).
+        nth: How many bodies the same fault cut before this one.
+    """
+
+    kind: str
+    framing: str = "chunked"
+    start_date: str | None = None
+    nth: int = 0  # how many bodies this fault cut before (each is cut a row earlier)
+
+
 @dataclasses.dataclass
 class _Scripted:
     """One queued fault and how many more requests it applies to."""
@@ -109,6 +139,8 @@ class _Scripted:
     retry_after_style: str | None = None
     retry_after_seconds: float = 1.0
     bad_ok_body: str | None = None  # for stage "ok_body": one of BAD_OK_BODIES
+    csv_cut: CsvCut | None = None
+    consumed: int = 0
 
 
 @dataclasses.dataclass
@@ -146,6 +178,10 @@ class Faults:
         sourcegraph_bool_style: ``"truefalse"``, ``"10"`` or ``"yesno"``.
         sourcegraph_month_style: ``"YYYY-MM"`` or ``"YYYY-MM-01"``.
         sourcegraph_empty_body: Send an empty body instead of a header-only CSV.
+        sourcegraph_no_final_newline: Send CSV bodies without their final line terminator
+            (the same body every time: a server that omits it, not a cut).
+        sourcegraph_huge_cell: Serve the ``Username`` of each report's first data row as
+            :func:`huge_cell` of the real one (quoted, multi-line, > 128 KiB).
     """
 
     identity_null: bool
@@ -156,10 +192,15 @@ class Faults:
     sourcegraph_bool_style: str
     sourcegraph_month_style: str
     sourcegraph_empty_body: bool
+    sourcegraph_no_final_newline: bool
+    sourcegraph_huge_cell: bool
     _lock: threading.RLock
     _queue: list[_Scripted]
     _random: _RandomErrors | None
     _repeat_prefixes: list[str | None]
+    _unavailable: list[tuple[str | None, int, str | None]]
+    _date_clamps: list[tuple[str | None, dt.date | None, dt.date | None]]
+    _page_caps: list[tuple[str | None, int]]
 
     def __init__(self) -> None:
         """Create the switches, all off."""
@@ -196,6 +237,9 @@ class Faults:
             object.__setattr__(self, "_queue", [])
             object.__setattr__(self, "_random", None)
             object.__setattr__(self, "_repeat_prefixes", [])
+            object.__setattr__(self, "_unavailable", [])
+            object.__setattr__(self, "_date_clamps", [])
+            object.__setattr__(self, "_page_caps", [])
 
     # -- scripted faults -------------------------------------------------------------------
 
@@ -374,6 +418,84 @@ class Faults:
             raise ValueError(msg)
         self._push(_Scripted("ok_body", n, path_prefix, bad_ok_body=kind))
 
+    def endpoint_unavailable(
+        self, path_prefix: str | None, status: int = 404, message: str | None = None
+    ) -> None:
+        """Answer authenticated requests under ``path_prefix`` with ``status`` until cleared.
+
+        Models an organisation whose plan lacks an endpoint. Authentication is checked
+        first, so a bad token still gets 401.
+
+        Args:
+            path_prefix: The endpoint(s) to take away (``None``: all).
+            status: 404, or the 400/403 some gateways send for a feature not enabled.
+            message: The error message (a "not available" message when omitted).
+        """
+        with self._lock:
+            self._unavailable.append((path_prefix, status, message))
+
+    def clamp_dates(
+        self,
+        path_prefix: str | None,
+        earliest: dt.date | None = None,
+        latest: dt.date | None = None,
+    ) -> None:
+        """Serve only ``earliest..latest`` of any range asked under ``path_prefix``, silently.
+
+        The response's ``metadata.effective_start_date``/``effective_end_date`` tell the truth.
+
+        Args:
+            path_prefix: The endpoint(s) to clamp (``None``: all range endpoints).
+            earliest: First date served (``None``: no limit).
+            latest: Last date served (``None``: no limit).
+        """
+        with self._lock:
+            self._date_clamps.append((path_prefix, earliest, latest))
+
+    def cap_page_size(self, n: int, path_prefix: str | None = None) -> None:
+        """Serve at most ``n`` items per page under ``path_prefix``, whatever was asked.
+
+        Args:
+            n: The largest page served.
+            path_prefix: The endpoint(s) affected (``None``: all paginated ones).
+        """
+        _check_count(n)
+        with self._lock:
+            self._page_caps.append((path_prefix, max(1, n)))
+
+    def truncate_csv_next(
+        self,
+        n: int,
+        cut: str = "mid_value",
+        framing: str = "chunked",
+        path_prefix: str | None = None,
+        start_date: str | None = None,
+    ) -> None:
+        """End the next ``n`` matching CSV bodies early, with complete HTTP framing.
+
+        The server "hit an error mid-export and closed the response normally": the body
+        keeps its header and the first half of its rows, then ends as ``cut`` says (see
+        :func:`truncate_csv`), and the response is framed as a complete one. Like a real
+        export that fails, it does not fail at the same byte twice: each further body
+        this fault cuts ends a row earlier (while there are rows to spare).
+
+        Args:
+            n: Number of reports to truncate.
+            cut: One of :data:`CSV_CUTS`.
+            framing: One of :data:`CSV_FRAMINGS`.
+            path_prefix: Only requests under this path are affected.
+            start_date: Only reports whose ``startDate`` is this date (``YYYY-MM-DD``).
+
+        Raises:
+            ValueError: On an unknown cut or framing.
+        """
+        _check_count(n)
+        if cut not in CSV_CUTS or framing not in CSV_FRAMINGS:
+            msg = f"cut must be one of {CSV_CUTS}, framing one of {CSV_FRAMINGS}"
+            raise ValueError(msg)
+        item = _Scripted("csv_cut", n, path_prefix, csv_cut=CsvCut(cut, framing, start_date))
+        self._push(item)
+
     # -- consumption (called by the server) ----------------------------------------------------
 
     def take_early(self, path: str) -> tuple[EarlyFault, str | None, float] | None:
@@ -439,6 +561,44 @@ class Faults:
             item = self._consume("ok_body", path)
         return None if item is None else item.bad_ok_body
 
+    def next_bad_ok_body(self, path: str) -> str | None:
+        """The kind of the bad-200 fault the next response to ``path`` would take (not consumed)."""
+        with self._lock:
+            item = next(
+                (
+                    item
+                    for item in self._queue
+                    if item.stage == "ok_body" and path_matches(item.path_prefix, path)
+                ),
+                None,
+            )
+        return None if item is None else item.bad_ok_body
+
+    def take_csv_cut(self, path: str, params: Mapping[str, str]) -> CsvCut | None:
+        """Consume the CSV truncation (if any) for a report request.
+
+        Args:
+            path: The request path.
+            params: The query parameters.
+
+        Returns:
+            How to truncate the body, or ``None``.
+        """
+        with self._lock:
+            for item in self._queue:
+                cut = item.csv_cut
+                if (
+                    cut is not None
+                    and path_matches(item.path_prefix, path)
+                    and cut.start_date in {None, params.get("startDate")}
+                ):
+                    item.remaining -= 1
+                    if item.remaining <= 0:
+                        self._queue.remove(item)
+                    item.consumed += 1
+                    return dataclasses.replace(cut, nth=item.consumed - 1)
+        return None
+
     def repeats_cursor(self, path: str) -> bool:
         """Return whether pagination on ``path`` must loop (see :meth:`repeat_cursor`).
 
@@ -450,6 +610,33 @@ class Faults:
         """
         with self._lock:
             return any(path_matches(prefix, path) for prefix in self._repeat_prefixes)
+
+    def unavailable(self, path: str) -> tuple[int, str | None] | None:
+        """Return ``(status, message)`` when :meth:`endpoint_unavailable` covers ``path``."""
+        with self._lock:
+            for prefix, status, message in self._unavailable:
+                if path_matches(prefix, path):
+                    return status, message
+        return None
+
+    def date_clamp(self, path: str) -> tuple[dt.date | None, dt.date | None]:
+        """Return the narrowest ``(earliest, latest)`` :meth:`clamp_dates` sets for ``path``."""
+        earliest: dt.date | None = None
+        latest: dt.date | None = None
+        with self._lock:
+            for prefix, first, last in self._date_clamps:
+                if path_matches(prefix, path):
+                    if first is not None:
+                        earliest = first if earliest is None else max(earliest, first)
+                    if last is not None:
+                        latest = last if latest is None else min(latest, last)
+        return earliest, latest
+
+    def page_size_cap(self, path: str) -> int | None:
+        """Return the smallest :meth:`cap_page_size` for ``path``, if any."""
+        with self._lock:
+            caps = [n for prefix, n in self._page_caps if path_matches(prefix, path)]
+        return min(caps) if caps else None
 
     def styles(self) -> dict[str, object]:
         """Return a consistent snapshot of the style switches for one request.
@@ -507,3 +694,59 @@ def _is_iterable(value: object) -> bool:
     except TypeError:
         return False
     return True
+
+
+# -- CSV body faults (pure functions: tests use them to compute what was served) -------------
+
+
+def _csv_line(row: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(row)
+    return buffer.getvalue()
+
+
+def truncate_csv(text: str, cut: str, nth: int = 0) -> str:
+    """A CSV body ended early: the header, the first half of the rows, then part of a row.
+
+    Args:
+        text: The complete body.
+        cut: ``"mid_row"``: the next row's first half of fields, no line terminator;
+            ``"mid_value"``: the next row up to the middle of its last value, no line
+            terminator; ``"short_row"``: the next row's first half of fields and a line
+            terminator. Without data rows, the header is cut instead.
+        nth: Keep this many fewer rows (not fewer than one, while there are rows).
+
+    Returns:
+        The truncated body.
+    """
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    if not rows:
+        return text
+    keep = max(1, 1 + (len(rows) - 1) // 2 - nth) if len(rows) > 1 else 0
+    victim = rows[keep]
+    kept = "".join(_csv_line(row) for row in rows[:keep])
+    if cut == "mid_value":
+        line = _csv_line(victim)[:-1]
+        return kept + line[: len(line) - max(1, len(victim[-1]) // 2)]
+    half = _csv_line(victim[: max(1, len(victim) // 2)])
+    return kept + (half if cut == "short_row" else half[:-1])
+
+
+def huge_cell(original: str) -> str:
+    """The value served instead of ``original`` by the ``sourcegraph_huge_cell`` switch.
+
+    Longer than :data:`HUGE_CELL_CHARS`, with commas, quotes and line breaks, so it is
+    served quoted over many lines.
+    """
+    unit = 'a "quoted", multi-line\r\nvalue\n'
+    return original + " " + unit * (HUGE_CELL_CHARS // len(unit) + 1)
+
+
+def with_huge_cell(text: str, column: str = "Username") -> str:
+    """The body with ``column`` of its first data row replaced by :func:`huge_cell`."""
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    if len(rows) < 2 or column not in rows[0]:  # noqa: PLR2004 - a header and a row
+        return text
+    index = rows[0].index(column)
+    rows[1][index] = huge_cell(rows[1][index])
+    return "".join(_csv_line(row) for row in rows)

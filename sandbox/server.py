@@ -58,6 +58,7 @@ class RequestRecord:
         fault: Name of the injected fault (``"fail"``, ``"rate_limit"``, ``"drop"``, ``"slow"``,
             ``"malformed"``, or a kind of ``bad_ok_body_next``) or ``None``.
         time: Monotonic time at which the response started.
+        body: The request body (a POST endpoint's JSON parameters).
     """
 
     method: str
@@ -68,6 +69,7 @@ class RequestRecord:
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     fault: str | None = None
     time: float = 0.0
+    body: bytes = b""
 
 
 class RateLimiter:
@@ -186,8 +188,14 @@ class _App:
         return response, api.vendor, label
 
     def apply_bad_ok_body(self, path: str, response: Response) -> tuple[Response, str | None]:
-        """Swap a successful JSON response for a scripted bad 200, if one is queued."""
-        if not (response.is_json and 200 <= response.status < 300):  # noqa: PLR2004
+        """Swap a successful response for a scripted bad 200, if one is queued.
+
+        JSON responses take every kind; a CSV report only the login page (the other kinds
+        are JSON documents).
+        """
+        if not 200 <= response.status < 300:  # noqa: PLR2004
+            return response, None
+        if not response.is_json and self.faults.next_bad_ok_body(path) != "html_page":
             return response, None
         kind = self.faults.take_bad_ok_body(path)
         return (response, None) if kind is None else (bad_ok_body(kind, response), kind)
@@ -279,6 +287,7 @@ class _Handler(BaseHTTPRequestHandler):
                 headers=dict(self.headers.items()),
                 fault=label,
                 time=time.monotonic(),
+                body=body or b"",
             )
         )
         try:

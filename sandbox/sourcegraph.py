@@ -15,6 +15,7 @@ import threading
 import typing as t
 import uuid
 
+from .faults import truncate_csv, with_huge_cell
 from .messages import (
     BAD_GATEWAY_HTML,
     CSV_TYPE,
@@ -313,14 +314,33 @@ class SourcegraphAPI:
         if request.path == REGISTRY_PATH:
             header, rows = self.data.registry(query.instance)
             lines = (",".join(row) + "\n" for row in [header, *rows])
-            return Response(200, CSV_TYPE, stream=_encode_stream(lines))
+            return self._csv_faults(request, Response(200, CSV_TYPE, stream=_encode_stream(lines)))
         style = self.data.current_style()
         has_rows, chunks = self.data.report_text(
             query.instance, query.granularity, query.start, query.end, style
         )
         if not has_rows and bool(self.faults.styles()["sourcegraph_empty_body"]):
             return Response(200, CSV_TYPE, stream=iter(()))
-        return Response(200, CSV_TYPE, stream=_encode_stream(chunks))
+        return self._csv_faults(request, Response(200, CSV_TYPE, stream=_encode_stream(chunks)))
+
+    def _csv_faults(self, request: Request, response: Response) -> Response:
+        """Apply the CSV body faults switched on (huge cell, truncation, no final newline)."""
+        cut = self.faults.take_csv_cut(request.path, request.params)
+        styles = self.faults.styles()
+        huge, unterminated = styles["sourcegraph_huge_cell"], styles["sourcegraph_no_final_newline"]
+        if cut is None and not huge and not unterminated:
+            return response
+        text = b"".join(response.stream or [response.body]).decode("utf-8")
+        if huge:
+            text = with_huge_cell(text)
+        if cut is not None:
+            text = truncate_csv(text, cut.kind, cut.nth)
+        if unterminated:
+            text = text.removesuffix("\n")
+        body = text.encode("utf-8")
+        if cut is not None and cut.framing == "length":
+            return Response(200, CSV_TYPE, body=body)
+        return Response(200, CSV_TYPE, stream=iter([body] if body else []))
 
     def _check_access(self, token: AccessToken, instance: str) -> Response | None:
         if not self.data.has_instance(instance):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerate the Meltano plugin definitions from the tap's ``--about`` output.
 
-Writes ``plugin.yaml`` (for ``meltano add extractor tap-ai-analytics --from-ref=<raw URL>``) and
+Writes ``plugin.yaml`` (for ``meltano add tap-ai-analytics --from-ref=<raw URL>``) and
 the MeltanoHub definition ``hub/_data/meltano/extractors/tap-ai-analytics/tap-ai-analytics.yml``
 (the two are identical). Settings, capabilities and Python versions come from
 ``tap-ai-analytics --about --format=json``, mapped to Meltano setting kinds the way MeltanoHub's
@@ -28,20 +28,29 @@ HUB_DEFINITION = (
     ROOT / "hub" / "_data" / "meltano" / "extractors" / "tap-ai-analytics" / "tap-ai-analytics.yml"
 )
 
+REPOSITORY = "https://github.com/tap-ai-analytics/tap-ai-analytics"
+#: The data sources, for the listing's links.
+VENDOR_API_DOCS = {
+    "Augment Code": "https://docs.augmentcode.com/analytics/api-reference",
+    "Sourcegraph": "https://sourcegraph.com/docs/analytics/api",
+}
+
 #: What ``--about`` cannot say. Keys are sorted on output (MeltanoHub's yamllint requires it).
 HUB_METADATA: dict[str, t.Any] = {
     "name": "tap-ai-analytics",
     "namespace": "tap_ai_analytics",
     "variant": "tap-ai-analytics",
     "label": "AI Coding Assistant Analytics",
-    "description": (
-        "Usage analytics of AI coding assistants: the Augment Code Analytics API and "
-        "Sourcegraph Analytics (Cody) CSV reports"
-    ),
-    "domain_url": "https://docs.augmentcode.com/analytics/analytics-api",
+    # Hub style: one short line saying what the data is (the Hub prints it under the label).
+    "description": "AI coding assistant usage analytics from Augment Code and Sourcegraph",
+    # The Hub has one domain_url per plugin: the first vendor's API. Both vendors' API pages are
+    # linked from the listing's "usage" text below.
+    "domain_url": VENDOR_API_DOCS["Augment Code"],
+    "logo_url": "/assets/logos/extractors/tap-ai-analytics.png",
     "docs": "https://github.com/tap-ai-analytics/tap-ai-analytics#readme",
-    "repo": "https://github.com/tap-ai-analytics/tap-ai-analytics",
-    "pip_url": "tap-ai-analytics",
+    "repo": REPOSITORY,
+    # From the repository until the first PyPI release; then "tap-ai-analytics".
+    "pip_url": f"git+{REPOSITORY}.git",
     "executable": "tap-ai-analytics",
     "keywords": ["api", "meltano_sdk"],
     "log_parser": "singer-sdk",
@@ -66,6 +75,15 @@ HUB_METADATA: dict[str, t.Any] = {
         "Configure at least one vendor: `augment_api_token` for Augment Code, and/or "
         "`sourcegraph_access_token` with `sourcegraph_instance_urls` for Sourcegraph. Each "
         "vendor's streams exist only when it is configured."
+    ),
+    "usage": (
+        "Data sources: "
+        + " and ".join(
+            f"[{vendor} Analytics API]({url})" for vendor, url in VENDOR_API_DOCS.items()
+        )
+        + ". By default the five Augment streams and "
+        "`sourcegraph_usage_by_user_day_client_language` are selected; the other Sourcegraph "
+        "reports regroup the same activity and are opt-in."
     ),
 }
 

@@ -41,7 +41,7 @@ import time
 import typing as t
 
 from tap_ai_analytics.dates import DateRange, parse_date
-from tap_ai_analytics.errors import TapError
+from tap_ai_analytics.errors import APIUnusableError, TapError
 
 if t.TYPE_CHECKING:
     import logging
@@ -57,7 +57,9 @@ PROGRESS_INTERVAL_SECONDS = 60.0
 #: State keys of a per-day stream (beside the SDK's replication keys).
 FINGERPRINTS_KEY = "day_fingerprints"
 FULL_LOOKBACK_KEY = "last_full_lookback"
-ROWS_PER_USER_KEY = "rows_per_active_user"
+#: Rows per 1,000 active users, an integer: a float in STATE would reach the target as a
+#: Decimal, which SDK-based targets cannot write back out (json.dumps fails).
+ROWS_PER_USER_KEY = "rows_per_1000_active_users"
 
 #: What a per-day stream's rows per day are: the day's active users, or active users
 #: times their (editor, language) combinations.
@@ -206,6 +208,8 @@ class AugmentActivity:
                     for row in source.fetch_rows(window)
                 ]
                 by_day = {parse_date(str(row["date"])): row for row in rows}
+            except APIUnusableError:
+                raise  # every endpoint would fail alike: requesting each day would only repeat it
             except (TapError, KeyError, TypeError, ValueError) as exc:
                 logger.warning(
                     "Augment %s could not be read for %s (%s): every day is requested "
@@ -337,7 +341,7 @@ class AugmentActivity:
                 "account; that dau-count counts service accounts is assumed, as the API's "
                 "documentation does not say)"
             )
-        if not exact:
+        if any(not plan.exact and plan.requested_days for plan in self.plans.values()):
             lines.append(
                 "  (not exact: the editor/language breakdown has one row per user, editor and "
                 "language, which the daily totals do not tell; its estimate uses the rows per "
@@ -481,8 +485,8 @@ def learned_rows_per_user(state: dict[str, t.Any]) -> float:
     value = state.get(ROWS_PER_USER_KEY)
     if isinstance(value, (bool, str)):
         return 1.0
-    try:  # a state file read by the SDK holds Decimals, a state dict may hold floats
-        ratio = float(value)  # type: ignore[arg-type]
+    try:  # a state file read by the SDK holds Decimals, a state dict holds ints
+        ratio = float(value) / 1000  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return 1.0
     return ratio if math.isfinite(ratio) and ratio >= 1 else 1.0

@@ -1,20 +1,24 @@
 """HTTP plumbing shared by both vendors: auth, pacing, retries and error messages.
 
 Every request goes through :meth:`AnalyticsHTTPStream.fetch_json` or
-:meth:`AnalyticsHTTPStream.download`, which pace each attempt, retry transient failures
+:meth:`AnalyticsHTTPStream.stream_download`, which pace each attempt, retry transient failures
 (honouring ``Retry-After``) and turn permanent failures into one actionable message.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import email.utils
+import itertools
 import json
+import queue
 import random
 import re
 import socket
 import ssl
+import threading
 import typing as t
 from functools import cached_property
 from http import HTTPStatus
@@ -23,18 +27,19 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
-from singer_sdk import RESTStream
+from singer_sdk import RESTStream, metrics
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_ai_analytics.errors import APIRequestError, quote_body, redact
+from tap_ai_analytics.compat import override
+from tap_ai_analytics.errors import APIRequestError, APIUnusableError, quote_body, redact
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterator
-    from pathlib import Path
+    from collections.abc import Callable, Generator, Iterable, Iterator
 
     from backoff.types import Details
     from singer_sdk import Tap
+    from singer_sdk.helpers.types import Context, Record
     from singer_sdk.streams.rest import HTTPRequest
 
     from tap_ai_analytics.pacing import RateLimiter
@@ -58,6 +63,13 @@ _NO_SUCH_HOST = frozenset(
 _CHECK_URL = "check the API URL setting"
 _MARKUP_START = re.compile(rb"\s*<")  # matched in place: no copy of a large body
 _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+#: A download's items are handed to the consumer in lists of this many (a hand-off
+#: wakes the other thread: rarely enough that it costs nothing per item)...
+HANDOFF_BATCH_ITEMS = 1024
+#: ...of which at most this many wait (so a few thousand records are held at once).
+HANDOFF_BATCHES = 4
+#: How often a download blocked on a full hand-off checks that its consumer is still there.
+HANDOFF_POLL_SECONDS = 0.1
 
 RETRIED_EXCEPTIONS = (
     ConnectionResetError,
@@ -291,11 +303,13 @@ def _not_data(body: object, records_key: str) -> str:
     return ""
 
 
-def _is_html(response: requests.Response) -> bool:
+def _html_content_type(response: requests.Response) -> bool:
     content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    return content_type in {"text/html", "application/xhtml+xml"} or bool(
-        _MARKUP_START.match(response.content)
-    )
+    return content_type in {"text/html", "application/xhtml+xml"}
+
+
+def _is_html(response: requests.Response) -> bool:
+    return _html_content_type(response) or bool(_MARKUP_START.match(response.content))
 
 
 def _html_title(response: requests.Response) -> str:
@@ -307,6 +321,31 @@ def _html_title(response: requests.Response) -> str:
 
 class RetriesExhaustedError(APIRequestError):
     """A transient failure kept happening until the attempt budget ran out."""
+
+
+class APIUnreachableError(RetriesExhaustedError, APIUnusableError):
+    """The API's host could not be reached (DNS, refused, TLS): no endpoint would answer."""
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether a failure means the host cannot be reached at all (not one slow endpoint)."""
+    if not isinstance(exc, requests.exceptions.ConnectionError):
+        return False
+    return not (
+        isinstance(exc, requests.exceptions.Timeout)
+        or _is_read_timeout(list(_exception_chain(exc)))
+    )
+
+
+class _ConsumerGoneError(Exception):
+    """The consumer of a download stopped reading: the download stops too."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _DownloadEnd:
+    """The last item of a download's hand-off: how it ended."""
+
+    failure: BaseException | None
 
 
 class AnalyticsHTTPStream(RESTStream):
@@ -339,6 +378,8 @@ class AnalyticsHTTPStream(RESTStream):
         self.pacer = pacer
         #: HTTP requests sent by this stream, retries included (logged as the sync's cost).
         self.requests_sent = 0
+        #: The SDK's request-count metric while a partition syncs (:meth:`counting_requests`).
+        self._request_counter: metrics.Counter | None = None
         super().__init__(tap, schema=schema)
 
     # -- vendor hooks -----------------------------------------------------------------
@@ -347,6 +388,13 @@ class AnalyticsHTTPStream(RESTStream):
     def vendor(self) -> AugmentSettings | SourcegraphSettings:
         """This stream's vendor settings (API URL and token)."""
         raise NotImplementedError
+
+    def connection_checks(self) -> list[tuple[str, Callable[[], object]]]:
+        """The cheap requests ``--test`` sends for this stream, as (label, send) pairs.
+
+        One stream per vendor answers; the others have none.
+        """
+        return []
 
     def client_error(self, response: requests.Response, detail: str) -> APIRequestError:
         """Explain a 4xx response and how to fix it.
@@ -374,38 +422,48 @@ class AnalyticsHTTPStream(RESTStream):
             ),
         }.get(response.status_code, "the request was rejected")  # type: ignore[call-overload]
         message = f"{where} failed ({status}): {hint}"
-        return APIRequestError(f"{message}. Server said: {detail}" if detail else f"{message}.")
+        message = f"{message}. Server said: {detail}" if detail else f"{message}."
+        if response.status_code == HTTPStatus.UNAUTHORIZED:
+            return APIUnusableError(message)
+        return APIRequestError(message)
 
     # -- SDK hooks --------------------------------------------------------------------
 
+    @override
     @property
     def url_base(self) -> str:
         """Base URL of the vendor's API."""
         return self.vendor.api_url
 
+    @override
     @cached_property
     def authenticator(self) -> BearerTokenAuthenticator:
         """Bearer-token authentication (the token travels only in this header)."""
         return BearerTokenAuthenticator(token=self.vendor.token)
 
+    @override
     @property
-    def http_headers(self) -> dict:
+    def http_headers(self) -> dict[str, t.Any]:
         """Headers sent with every request."""
         return {"User-Agent": USER_AGENT, "Accept": "application/json, text/csv;q=0.9"}
 
+    @override
     @property
     def timeout(self) -> int:
         """Seconds to wait for a connection or for more data."""
         return self.settings.request_timeout_seconds
 
+    @override
     def backoff_max_tries(self) -> int:
         """Attempts per request (the configured ``max_request_attempts``)."""
         return self.settings.max_request_attempts
 
+    @override
     def backoff_jitter(self, value: float) -> float:
         """Wait exactly what the wait generator computed (it adds its own jitter)."""
         return value
 
+    @override
     def backoff_wait_generator(self) -> Generator[float, BaseException, None]:  # type: ignore[override]
         """Yield waits: the server's ``Retry-After`` when given, else exponential backoff.
 
@@ -441,8 +499,9 @@ class AnalyticsHTTPStream(RESTStream):
         ):
             base = max(base, 1 / self.pacer.rate)  # one request interval, then doubling
         delay = min(MAX_BACKOFF_SECONDS, base * 2**backoffs)
-        return delay * random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not crypto
+        return float(delay * random.uniform(0.9, 1.1))  # noqa: S311 - jitter, not crypto
 
+    @override
     def backoff_handler(self, details: Details) -> None:
         """Log each retry in one line (no URL query strings, no headers)."""
         failure = details.get("exception")
@@ -474,6 +533,7 @@ class AnalyticsHTTPStream(RESTStream):
             return min(limit, PERMANENT_FAILURE_ATTEMPTS)
         return limit
 
+    @override
     def request_decorator(self, func: Callable[..., _T]) -> Callable[..., _T]:
         """Pace every attempt, retry transient failures, explain exhausted retries.
 
@@ -498,7 +558,10 @@ class AnalyticsHTTPStream(RESTStream):
             except requests.exceptions.ConnectionError as exc:
                 # Raised as a non-retried error, so backoff stops before its own limit.
                 if attempts >= self.attempt_limit(exc):
-                    raise self.retries_exhausted(attempts, connection_failure(exc)) from None
+                    failure = connection_failure(exc)
+                    raise self.retries_exhausted(
+                        attempts, failure, unreachable=_unreachable(exc)
+                    ) from None
                 raise
 
         retried = super().request_decorator(paced)  # type: ignore[arg-type]
@@ -514,24 +577,31 @@ class AnalyticsHTTPStream(RESTStream):
                     if isinstance(exc, RetriableAPIError)
                     else connection_failure(exc)
                 )
-                raise self.retries_exhausted(attempts, failure) from None
+                raise self.retries_exhausted(
+                    attempts, failure, unreachable=_unreachable(exc)
+                ) from None
 
         return call
 
-    def retries_exhausted(self, attempts: int, failure: RequestFailure) -> RetriesExhaustedError:
+    def retries_exhausted(
+        self, attempts: int, failure: RequestFailure, *, unreachable: bool = False
+    ) -> RetriesExhaustedError:
         """The final error of a request that kept failing.
 
         Args:
             attempts: Attempts made.
             failure: The last attempt's failure.
+            unreachable: Whether the host itself could not be reached.
 
         Returns:
             The error, naming the endpoint, the cause and (if any) what to check.
         """
         msg = f"{self.vendor_label} {self.path} kept failing after {attempts} attempts: "
         msg += f"{failure.cause}; {failure.fix}." if failure.fix else failure.cause
-        return RetriesExhaustedError(redact(msg, self.settings.secrets))
+        error = APIUnreachableError if unreachable else RetriesExhaustedError
+        return error(redact(msg, self.settings.secrets))
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         """Classify a response: fine, transient (retried) or permanent (explained).
 
@@ -589,23 +659,67 @@ class AnalyticsHTTPStream(RESTStream):
 
     # -- requests -----------------------------------------------------------------------
 
+    def counting_requests(
+        self, records: Iterable[Record], context: Context | None
+    ) -> Iterator[Record]:
+        """Yield ``records``, counting the requests behind them in the SDK's metric.
+
+        The SDK's ``http_request_count`` counter, as its own request path keeps it: one
+        per stream partition, logged periodically and when the partition is done.
+        """
+        with self.get_http_request_counter() as counter:
+            counter.with_context(context)
+            self._request_counter = counter
+            try:
+                yield from records
+            finally:
+                self._request_counter = None
+
     def _send(self, request: HTTPRequest, *, stream: bool = False) -> requests.Response:
+        """Send one attempt of a request and classify its response.
+
+        Logs the SDK's request metrics (``http_request_duration``, ``http_request_count``)
+        through its public helpers, as its own request path does: the tap cannot use that
+        path, which neither streams a body nor paces each attempt.
+        """
+        # A POST endpoint's parameters travel in the body, encoded as the SDK would.
+        body = {"json" if self.payload_as_json else "data": request.data}
         prepared = self.build_prepared_request(
             method=request.method,
             url=request.url,
             params=request.encode_params(),
             headers=request.headers,
+            **body,
         )
         self.requests_sent += 1
         response = self.requests_session.send(
             prepared, timeout=self.timeout, allow_redirects=self.allow_redirects, stream=stream
         )
+        self.log_request_metrics(response)
         try:
             self.validate_response(response)
         except Exception:
             response.close()
             raise
         return response
+
+    def log_request_metrics(self, response: requests.Response) -> None:
+        """Log the SDK's ``http_request_duration`` point and count the request."""
+        failed = response.status_code >= HTTPStatus.BAD_REQUEST
+        point = metrics.Point(
+            "timer",
+            metric=metrics.Metric.HTTP_REQUEST_DURATION,
+            value=response.elapsed.total_seconds(),
+            tags={
+                metrics.Tag.STREAM: self.name,
+                metrics.Tag.ENDPOINT: self.path,
+                metrics.Tag.HTTP_STATUS_CODE: response.status_code,
+                metrics.Tag.STATUS: metrics.Status.FAILED if failed else metrics.Status.SUCCEEDED,
+            },
+        )
+        metrics.log(self.metrics_logger, point)
+        if self._request_counter is not None:
+            self._request_counter.increment()
 
     def fetch_json(self, request: HTTPRequest, *, records_key: str | None = None) -> t.Any:
         """Send a request and return its JSON body, retrying transient failures.
@@ -643,7 +757,9 @@ class AnalyticsHTTPStream(RESTStream):
 
         return self.request_decorator(attempt)()
 
-    def html_page_error(self, response: requests.Response) -> APIRequestError:
+    def html_page_error(
+        self, response: requests.Response, *, expected: str = "JSON"
+    ) -> APIRequestError:
         """Explain an HTML page where JSON was expected, without retrying.
 
         A JSON API does not answer 200 with HTML: a login page, a captive portal or a
@@ -654,6 +770,7 @@ class AnalyticsHTTPStream(RESTStream):
 
         Args:
             response: The 200 response with an HTML body.
+            expected: What the endpoint serves ("JSON", "a CSV report").
 
         Returns:
             The error to raise.
@@ -662,30 +779,110 @@ class AnalyticsHTTPStream(RESTStream):
         page = f'an HTML page titled "{title}"' if title else "an HTML page"
         msg = (
             f"{self.vendor_label} {response.request.method} {urlsplit(response.url).path} "
-            f"got {page} (HTTP {response.status_code}) instead of JSON — a proxy or login page? "
+            f"got {page} (HTTP {response.status_code}) instead of {expected} — a proxy or login "
+            "page? "
             "Check the API URL setting and any proxy, VPN or firewall between this machine "
             "and the API."
         )
-        return APIRequestError(redact(msg, self.settings.secrets))
+        return APIUnusableError(redact(msg, self.settings.secrets))
 
     def fetch_text(self, request: HTTPRequest) -> str:
         """Send a request and return its body as text, retrying transient failures."""
         return self.request_decorator(lambda: self._send(request).text)()
 
-    def download(self, request: HTTPRequest, destination: Path) -> None:
-        """Stream a response body to ``destination``, retrying the whole download.
+    def stream_download(
+        self, request: HTTPRequest, parse: Callable[[Iterator[bytes], int], Iterable[_T]]
+    ) -> Iterator[_T]:
+        """Yield what ``parse`` makes of a response body while it downloads.
 
-        Writing the body to disk inside the retried attempt means a body cut short is
-        downloaded again from the start, and nothing is parsed from a partial body.
+        One attempt sends the request and feeds the body's chunks to ``parse`` as they
+        arrive, with the attempt's number (1 for the first, counting every attempt);
+        ``parse`` raises a transient error (e.g. a body cut short) to have the download
+        retried. The retry loop is :meth:`request_decorator`'s, as for every
+        request (pacing, backoff, ``Retry-After``, the final message): it must wrap the
+        whole read while this generator yields as it goes, so the attempts run in a
+        worker thread that hands items over through a bounded queue (memory stays flat;
+        the network read overlaps with the consumer's work). Items a failed attempt
+        handed over are not taken back: the next attempt hands over the body again from
+        its start, so a retried download repeats items, never loses one.
 
         Args:
             request: The request.
-            destination: File to (over)write with the complete body.
+            parse: Turns one attempt's body chunks (and the attempt's number) into items.
+
+        Yields:
+            The items, in the order ``parse`` made them.
         """
+        handoff: _Handoff[_T] = _Handoff()
+        numbers = itertools.count(1)
 
         def attempt() -> None:
-            with self._send(request, stream=True) as response, destination.open("wb") as file:
-                for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
-                    file.write(chunk)
+            number = next(numbers)
+            with self._send(request, stream=True) as response:
+                if _html_content_type(response):  # a login page would parse as a bad header
+                    raise self.html_page_error(response, expected="a CSV report")
+                handoff.put_all(parse(response.iter_content(DOWNLOAD_CHUNK_BYTES), number))
 
-        self.request_decorator(attempt)()
+        def download() -> None:
+            try:
+                self.request_decorator(attempt)()
+            except _ConsumerGoneError:
+                return
+            except BaseException as exc:  # noqa: BLE001 - re-raised by the consumer
+                handoff.finish(exc)
+            else:
+                handoff.finish(None)
+
+        # Started on the first item asked for: a generator never iterated starts nothing.
+        worker = threading.Thread(target=download, name=f"{self.name} download", daemon=True)
+        worker.start()
+        yield from handoff.items(worker)
+
+
+class _Handoff(t.Generic[_T]):
+    """Items from a download thread to the generator that consumes them, in batches.
+
+    The queue is bounded, so a download never runs more than a few batches ahead of
+    its consumer; a download blocked on a full queue stops once the consumer is gone.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[list[_T] | _DownloadEnd] = queue.Queue(HANDOFF_BATCHES)
+        self._consumer_gone = threading.Event()
+
+    def _put(self, item: list[_T] | _DownloadEnd) -> None:
+        while not self._consumer_gone.is_set():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(item, timeout=HANDOFF_POLL_SECONDS)
+                return
+        raise _ConsumerGoneError
+
+    def put_all(self, items: Iterable[_T]) -> None:
+        """Hand over ``items`` in batches (called by the download thread).
+
+        Raises:
+            _ConsumerGoneError: If the consumer stopped reading.
+        """
+        items = iter(items)
+        while batch := list(itertools.islice(items, HANDOFF_BATCH_ITEMS)):
+            self._put(batch)
+
+    def finish(self, failure: BaseException | None) -> None:
+        """Say that the download ended, and how (called by the download thread)."""
+        with contextlib.suppress(_ConsumerGoneError):
+            self._put(_DownloadEnd(failure))
+
+    def items(self, worker: threading.Thread) -> Iterator[_T]:
+        """Yield the items handed over by ``worker``; re-raise the failure that ended it.
+
+        Raises:
+            BaseException: Whatever ended the download (e.g. RetriesExhaustedError).
+        """
+        try:
+            while not isinstance(batch := self._queue.get(), _DownloadEnd):
+                yield from batch
+        finally:
+            self._consumer_gone.set()
+        worker.join()
+        if batch.failure is not None:
+            raise batch.failure

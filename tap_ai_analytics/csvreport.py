@@ -11,6 +11,14 @@ call: ``float``, or a dictionary lookup of a value already converted (dates, boo
 and counts, which repeat; a count column that does not goes back to ``int``). A row
 that function refuses is converted again cell by cell, by the converters that accept
 every form a kind allows and otherwise explain the problem with the line number.
+
+A report is parsed while it downloads (:func:`read_report_body`), and its completeness is
+proven rather than assumed: bytes are released to the CSV reader only up to the last line
+terminator received, so a row is parsed only once the terminator after it has arrived,
+and a body that ends without one, inside a quoted value, or with a short last row is
+what a server that stopped mid-export sends. Such an attempt fails as a transient error
+(:class:`BodyCutShortError`) and the download is retried; see :class:`CompletenessCheck`
+for the one kind of body accepted anyway.
 """
 
 from __future__ import annotations
@@ -18,13 +26,29 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
+import hashlib
+import io
+import itertools
 import typing as t
 
+from singer_sdk.exceptions import RetriableAPIError
+
+from tap_ai_analytics.compat import override
 from tap_ai_analytics.errors import DataError
 from tap_ai_analytics.schemas import KNOWN_COLUMNS, Column, column_field_name
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
+
+#: Longest cell accepted, in characters (the ``csv`` module's default is 128 Ki, less than a
+#: server may put in one cell). The reader holds a cell in a buffer of 4 bytes per
+#: character that doubles as it grows, and the cell also exists as its line, its ``str``
+#: and its JSON: about 16 bytes per character at the peak, so 16 Mi characters cost up to
+#: ~270 MB for the moment that row is read, the most a tap sharing a small machine with
+#: its target should spend on one value. A longer cell is a line-numbered DataError.
+#: ``csv.field_size_limit`` is process-wide; nothing else in the tap reads CSV.
+MAX_CELL_CHARS = 16 * 1024 * 1024
+csv.field_size_limit(MAX_CELL_CHARS)
 
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f"})
@@ -113,6 +137,11 @@ KIND_NAMES = {
 }
 
 
+def _refuse(row: list[str]) -> dict[str, t.Any]:
+    """The row converter when none was compiled: every row takes the checked path."""
+    raise ValueError(row)
+
+
 class ReportParser:
     """Parses one report's CSV rows into records for a given schema.
 
@@ -178,6 +207,8 @@ class ReportParser:
                 self.typed.append((index, name, float))
             else:
                 self.typed.append((index, name, _Memo(CONVERTERS[column.kind])))
+        if not self.extra:  # omitted, not null: a JSON null would not be SQL NULL in a warehouse
+            self.template.pop("extra_columns", None)
         present = set(self.columns)
         missing = [column.header for column in key_columns if column.field not in present]
         if missing:
@@ -236,7 +267,7 @@ class ReportParser:
         body = "".join(f"        {item},\n" for item in items)
         self.source = f"def convert_row(row):\n    {unpack}= row\n    return {{\n{body}    }}\n"
         exec(compile(self.source, f"<row converter: {self.where}>", "exec"), names)  # noqa: S102
-        return names["convert_row"]
+        return t.cast("Callable[[list[str]], dict[str, t.Any]]", names["convert_row"])
 
     def _value_source(
         self,
@@ -280,12 +311,25 @@ class ReportParser:
         """The expression of ``extra_columns``: unknown columns as text."""
         return "{" + ", ".join(f"{name!r}: c{index}" for index, name in self.extra) + "}"
 
-    def records(self, rows: Iterator[list[str]], line_number: Callable[[], int]) -> Iterator[dict]:
+    def records(
+        self,
+        rows: Iterator[list[str]],
+        line_number: Callable[[], int],
+        *,
+        lines_ended: list[bool] | None = None,
+        cut_short: Callable[[str], None] | None = None,
+    ) -> Iterator[dict[str, t.Any]]:
         """Convert rows to records; any malformed row fails the report.
 
         Args:
             rows: CSV rows after the header.
             line_number: Returns the current line number of the reader.
+            lines_ended: Non-empty once the reader has asked for a line after the last
+                one: a row it returns after that was closed by the end of the body, not by
+                a line terminator (the body ends inside a quoted value).
+            cut_short: Called with the problem when the body ends in a way that suggests
+                it was cut short (inside a quoted value, or with a short row); it raises.
+                Default: the problem is a DataError.
 
         Yields:
             One record per non-empty row.
@@ -293,21 +337,43 @@ class ReportParser:
         Raises:
             DataError: On a row with the wrong number of fields or an unparsable value.
         """
-        convert_row, checked = self.convert_row, self.convert_row_checked
-        if convert_row is None:
-            for row in rows:
-                record = checked(row, line_number)
-                if record is not None:
-                    yield record
-            return
+        ended = [] if lines_ended is None else lines_ended
+        convert_row, checked = self.convert_row or _refuse, self.convert_row_checked
+        width = len(self.header)
         for row in rows:
+            if ended:  # one list truth test per row: the cheapest check there is
+                self.report_cut_short(
+                    f"{self.where} ends inside a quoted value (the row ending on line "
+                    f"{line_number()} has no closing quote)",
+                    cut_short,
+                )
             try:
                 record = convert_row(row)
             except ValueError:  # wrong width, or a cell int/float/a memo refused
-                record = checked(row, line_number)
-                if record is None:
+                if row and len(row) < width:
+                    line = line_number()
+                    if next(rows, None) is None:  # the last row is short: cut mid-row?
+                        self.report_cut_short(self.wrong_width(row, line), cut_short)
+                    raise DataError(self.wrong_width(row, line)) from None
+                checked_record = checked(row, line_number)
+                if checked_record is None:
                     continue
+                record = checked_record
             yield record
+
+    @staticmethod
+    def report_cut_short(problem: str, cut_short: Callable[[str], None] | None) -> t.NoReturn:
+        """Report a body that ends like one cut short (``cut_short`` raises, or DataError)."""
+        if cut_short is not None:
+            cut_short(problem)
+        raise DataError(problem)
+
+    def wrong_width(self, row: list[str], line: int) -> str:
+        """The error message for a row with the wrong number of fields."""
+        return (
+            f"{self.where}: line {line} has {len(row)} fields but the header has "
+            f"{len(self.header)}; refusing to guess which value belongs where."
+        )
 
     def convert_row_checked(
         self, row: list[str], line_number: Callable[[], int]
@@ -320,15 +386,10 @@ class ReportParser:
         Raises:
             DataError: On a row with the wrong number of fields or an unparsable value.
         """
-        width = len(self.header)
-        if len(row) != width:
+        if len(row) != len(self.header):
             if not row:  # a blank line carries no data
                 return None
-            msg = (
-                f"{self.where}: line {line_number()} has {len(row)} fields but the header "
-                f"has {width}; refusing to guess which value belongs where."
-            )
-            raise DataError(msg)
+            raise DataError(self.wrong_width(row, line_number()))
         record = self.template.copy()
         for index, name in self.texts:
             value = row[index]
@@ -362,6 +423,24 @@ class ReportParser:
             raise DataError(msg) from None
 
 
+class BodyCutShortError(RetriableAPIError):
+    """A 200 CSV body that ends like one cut short: the download is tried again."""
+
+
+class _EndOfLines:
+    """An iterator with no items that notes, in ``ended``, that it was asked for one."""
+
+    def __init__(self, ended: list[bool]) -> None:
+        self.ended = ended
+
+    def __iter__(self) -> _EndOfLines:
+        return self
+
+    def __next__(self) -> str:
+        self.ended.append(True)
+        raise StopIteration
+
+
 def read_report(  # noqa: PLR0913 - all keyword-only, documented
     lines: Iterable[str],
     *,
@@ -370,7 +449,8 @@ def read_report(  # noqa: PLR0913 - all keyword-only, documented
     constants: dict[str, t.Any],
     where: str,
     on_unknown_columns: Callable[[list[str]], None] | None = None,
-) -> Iterator[dict]:
+    cut_short: Callable[[str], None] | None = None,
+) -> Iterator[dict[str, t.Any]]:
     """Yield typed records from CSV text lines (an empty body is an empty report).
 
     Args:
@@ -380,17 +460,217 @@ def read_report(  # noqa: PLR0913 - all keyword-only, documented
         constants: Values set on every record.
         where: Description of the report for error messages.
         on_unknown_columns: Called once with the unknown headers, if there are any.
+        cut_short: Called (and raises) when the text ends inside a quoted value or with a
+            short row, as a body cut short does (default: a DataError).
 
     Yields:
         Records.
+
+    Raises:
+        DataError: On unreadable CSV (with its line number), or a malformed row.
     """
-    reader = csv.reader(lines)
-    header = next(reader, None)
-    if not header:
-        return
-    parser = ReportParser(
-        header, fields=fields, key_columns=key_columns, constants=constants, where=where
-    )
-    if parser.unknown_columns and on_unknown_columns is not None:
-        on_unknown_columns(parser.unknown_columns)
-    yield from parser.records(reader, lambda: reader.line_num)
+    ended: list[bool] = []
+    reader = csv.reader(itertools.chain(lines, _EndOfLines(ended)))
+    try:
+        header = next(reader, None)
+        if not header:
+            return
+        if ended:
+            ReportParser.report_cut_short(f"{where} ends inside a quoted header", cut_short)
+        parser = ReportParser(
+            header, fields=fields, key_columns=key_columns, constants=constants, where=where
+        )
+        if parser.unknown_columns and on_unknown_columns is not None:
+            on_unknown_columns(parser.unknown_columns)
+        yield from parser.records(
+            reader, lambda: reader.line_num, lines_ended=ended, cut_short=cut_short
+        )
+    except csv.Error as exc:
+        msg = f"{where}: line {reader.line_num} is not readable CSV: {exc}"
+        if "field limit" in str(exc):
+            msg += f" (a value longer than {MAX_CELL_CHARS:,} characters is not accepted)"
+        raise DataError(msg) from None
+    except UnicodeDecodeError as exc:
+        # Text is decoded a block at a time: the bad byte is in the lines that follow.
+        msg = f"{where}: the text after line {reader.line_num} is not UTF-8 ({exc.reason})."
+        raise DataError(msg) from None
+
+
+class CompletenessCheck:
+    """What one download's attempts showed about how its body ends.
+
+    A complete body ends with a line terminator, outside a quoted value, and its last
+    row has as many fields as the header. Anything else is what a server that stopped
+    mid-export and closed the response normally sends: the attempt fails with
+    :class:`BodyCutShortError`, a transient failure, and the download is retried.
+
+    The fallback: a body that ends without a line terminator is accepted when it is
+    identical (same length, same SHA-256, computed as it streams: nothing is kept) to
+    the previous attempt's and this is the last attempt allowed, i.e. a server that
+    simply omits the final newline; ``repeat_proves`` (the same server already did so
+    in this run) accepts it on the first repeat. A body cut short differs from one
+    download to the next (or arrives complete); one cut at the same byte every time is
+    not helped by retrying either. Any other problem at the end of a body that repeats
+    is a DataError.
+    """
+
+    def __init__(self, where: str, attempts: int, *, repeat_proves: bool = False) -> None:
+        """Start before the first attempt.
+
+        Args:
+            where: Description of the report for messages.
+            attempts: Attempts allowed for the download (``max_request_attempts``).
+            repeat_proves: Accept a repeated unterminated body before the last attempt.
+        """
+        self.where = where
+        self.attempts = attempts
+        self.repeat_proves = repeat_proves
+        self.attempt = 0
+        #: True once an unterminated body was accepted (the caller warns).
+        self.accepted_unterminated = False
+        self._body: ReportBody | None = None
+        self._previous: tuple[int, bytes] | None = None
+        self._same_in_a_row = 0  # bodies judged, the same as the one before
+        self._judged = 0  # the attempt whose body was judged last
+
+    def body(self, chunks: Iterable[bytes], attempt: int) -> ReportBody:
+        """The body of attempt number ``attempt``, read from ``chunks`` as they arrive.
+
+        Attempts that failed before a body arrived (a 5xx, a timeout) count too: the
+        last attempt allowed is the last one, whatever the earlier ones did.
+        """
+        self.attempt = attempt
+        self._body = ReportBody(chunks, self)
+        return self._body
+
+    def _proven(self) -> bool:
+        """Whether this attempt's body repeats the previous one's, and that settles it."""
+        assert self._body is not None  # noqa: S101 - only called while reading a body
+        if self._judged != self.attempt:  # each attempt's body counts once
+            self._judged = self.attempt
+            fingerprint = self._body.fingerprint
+            repeated = fingerprint == self._previous
+            self._same_in_a_row = self._same_in_a_row + 1 if repeated else 1
+            self._previous = fingerprint
+        last_attempt = self.attempt >= self.attempts
+        return self._same_in_a_row > 1 and (self.repeat_proves or last_attempt)
+
+    def unterminated(self, tail_bytes: int) -> None:
+        """The body ended ``tail_bytes`` after its last line terminator.
+
+        Raises:
+            BodyCutShortError: Unless the body is accepted as it is (see the class).
+        """
+        if self._proven():
+            self.accepted_unterminated = True
+            return
+        msg = (
+            f"{self.where} ended {tail_bytes} bytes after its last line terminator, in "
+            "the middle of a row (cut short?)"
+        )
+        raise BodyCutShortError(msg)
+
+    def cut_short(self, problem: str) -> None:
+        """The body ended in a way a complete one does not (``problem`` says how).
+
+        Raises:
+            BodyCutShortError: To download it again.
+            DataError: When the same body came back: it is malformed, not cut short.
+        """
+        if self._proven():
+            msg = f"{problem} (the same in {self._same_in_a_row} downloads)"
+            raise DataError(msg)
+        msg = f"{problem} (cut short?)"
+        raise BodyCutShortError(msg)
+
+
+class ReportBody(io.BufferedIOBase):
+    """One attempt's body bytes, released up to the last line terminator received.
+
+    The text reader above it (and so the CSV reader) never sees bytes after the last
+    line terminator that has arrived; a row is parsed only once the terminator after it
+    is in. The length and SHA-256 of everything received are kept as it streams.
+    """
+
+    def __init__(self, chunks: Iterable[bytes], check: CompletenessCheck) -> None:
+        """Read ``chunks`` on demand; ``check`` judges an unterminated end."""
+        super().__init__()
+        self._chunks = iter(chunks)
+        self._check = check
+        self._ready = memoryview(b"")  # released, read from ``_offset`` on
+        self._offset = 0
+        self._held = b""  # received after the last line terminator
+        self._sha256 = hashlib.sha256()
+        self._size = 0
+        self._finished = False
+
+    @property
+    def fingerprint(self) -> tuple[int, bytes]:
+        """Length and SHA-256 of the body received so far."""
+        return self._size, self._sha256.digest()
+
+    @override
+    def readable(self) -> bool:
+        """Always: the body is read."""
+        return True
+
+    @override
+    def read1(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` released bytes (waiting for the next chunk if none); b"" at the end.
+
+        Raises:
+            BodyCutShortError: At the end of a body that is not accepted unterminated.
+        """
+        while self._offset >= len(self._ready):
+            if self._finished:
+                return b""
+            self._receive()
+        end = len(self._ready)
+        if size is not None and size >= 0:
+            end = min(end, self._offset + size)
+        data = self._ready[self._offset : end].tobytes()
+        self._offset = end
+        return data
+
+    def _receive(self) -> None:
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            self._finished = True
+            if self._held:  # no line terminator at the very end
+                self._check.unterminated(len(self._held))
+                self._release(self._held, len(self._held))
+            return
+        self._sha256.update(chunk)
+        self._size += len(chunk)
+        data = self._held + chunk if self._held else chunk
+        cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+        self._held = data[cut:]
+        self._release(data, cut)
+
+    def _release(self, data: bytes, end: int) -> None:
+        self._ready = memoryview(data)[:end]
+        self._offset = 0
+
+
+def read_report_body(
+    chunks: Iterable[bytes], attempt: int, check: CompletenessCheck, **report: t.Any
+) -> Iterator[dict[str, t.Any]]:
+    """One download attempt: records from a UTF-8 CSV body as its chunks arrive.
+
+    The body is read as the records are asked for, not before.
+
+    Args:
+        chunks: The body, in chunks as received.
+        attempt: The attempt's number (1 for the first, counting every attempt).
+        check: The download's completeness check (shared by its attempts).
+        **report: :func:`read_report`'s keyword arguments, ``where`` included.
+
+    Returns:
+        The records (none from a partial row). Reading them raises BodyCutShortError
+        when the body ends like one cut short (a transient failure), DataError on
+        malformed CSV.
+    """
+    body = check.body(chunks, attempt)
+    # A buffered binary stream is all TextIOWrapper uses (typeshed wants a concrete one).
+    text = io.TextIOWrapper(t.cast("io.BufferedReader", body), encoding="utf-8-sig", newline="")
+    return read_report(text, cut_short=check.cut_short, **report)  # not one more generator

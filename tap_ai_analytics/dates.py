@@ -12,6 +12,8 @@ import typing as t
 
 import pendulum
 
+from tap_ai_analytics.compat import override
+
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -70,6 +72,7 @@ class DateRange:
             msg = f"empty date range {self.first}..{self.last}"
             raise ValueError(msg)
 
+    @override
     def __str__(self) -> str:
         """Render as ``first..last``."""
         return f"{self.first.isoformat()}..{self.last.isoformat()}"

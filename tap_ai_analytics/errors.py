@@ -32,6 +32,13 @@ class APIRequestError(FatalAPIError, TapError):
     """An API refused a request in a way retrying cannot fix (400, 401, 403, 404...)."""
 
 
+class APIUnusableError(APIRequestError):
+    """The API as a whole cannot be used: unreachable, the token rejected, or not the API at all.
+
+    Every endpoint would fail the same way, so nothing should fall back to another request.
+    """
+
+
 class DataError(TapError):
     """A response could not be turned into records without losing or inventing data."""
 

@@ -12,7 +12,7 @@ Two pieces, each replacing per-record work whose answer does not change per reco
   records are also written at exit. A killed run loses at most the records written
   after the last STATE, which the next run reads again from that STATE. A target that
   stops reading (a broken pipe) ends the run with :class:`TargetStoppedReadingError`.
-* :func:`lean_write_record_message` is ``Stream._write_record_message`` with the
+* :func:`write_lean_record` is ``Stream._write_record_message`` with the
   selection mask and stream maps resolved once per stream instead of once per record,
   and no ``RecordMessage`` object, generator or tap dispatch per record: the line is
   the encoded record between a per-stream prefix and a suffix re-encoded only when the
@@ -42,14 +42,15 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter, enc_hook
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
-from singer_sdk.streams.core import Stream
 
+from tap_ai_analytics.compat import override
 from tap_ai_analytics.errors import TapError
+from tap_ai_analytics.sdk_seams import tap_message_writer
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Record
     from singer_sdk.singerlib.encoding.simple import Message
-    from singer_sdk.streams._state import StreamStateManager
+    from singer_sdk.streams.core import Stream
 
 #: A lean RECORD's ``time_extracted`` is at most this many seconds before the read.
 CLOCK_RESOLUTION = 0.1
@@ -120,6 +121,7 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
         self._suffix = b""
         _writers.add(self)
 
+    @override
     def write_message(self, message: Message) -> None:
         """Write a message: a RECORD to the pending chunk, anything else at once.
 
@@ -200,7 +202,6 @@ class _RecordPlan(t.NamedTuple):
     deselected: tuple[str, ...]  # top-level properties to drop
     prefix: bytes  # the message up to the record (type, stream alias)
     write: t.Callable[[bytes, Record, int | None], None]  # the writer's write_record
-    state: StreamStateManager  # told that state must be written again
 
 
 def _record_plan(stream: Stream) -> _RecordPlan | None:
@@ -209,7 +210,7 @@ def _record_plan(stream: Stream) -> _RecordPlan | None:
     Returns:
         The plan, or None when the stream needs the SDK's general path.
     """
-    writer = stream._tap.message_writer  # noqa: SLF001
+    writer = tap_message_writer(stream)
     if not isinstance(writer, BufferedMsgSpecWriter):
         return None
     if stream.TYPE_CONFORMANCE_LEVEL != TypeConformanceLevel.NONE:
@@ -230,31 +231,34 @@ def _record_plan(stream: Stream) -> _RecordPlan | None:
         tuple(deselected),
         writer.record_prefix(maps[0].stream_alias),
         writer.write_record,
-        stream.state_manager,
     )
 
 
-def lean_write_record_message(self: Stream, record: Record) -> None:
+def write_lean_record(self: Stream, record: Record, version: int | None) -> bool:
     """``Stream._write_record_message``, with the per-stream answers computed once.
 
     Writes the same RECORD message as the SDK's for a stream whose type conformance is
     NONE and that has no stream maps: deselected properties dropped, the stream's alias
-    and version, ``time_extracted`` now (see :data:`CLOCK_RESOLUTION`).
+    and version, ``time_extracted`` now (see :data:`CLOCK_RESOLUTION`). Streams use it
+    through :class:`~tap_ai_analytics.sdk_seams.LeanRecordMessages`.
 
     Args:
         self: The stream.
         record: One record (changed in place, as the SDK does).
+        version: The stream's ACTIVATE_VERSION, if any.
+
+    Returns:
+        False (nothing written) when the stream needs the SDK's general path.
     """
     plan = self.__dict__.get("_lean_record_plan", False)
     if plan is False:
         plan = self.__dict__["_lean_record_plan"] = _record_plan(self)
     if plan is None:
-        Stream._write_record_message(self, record)  # noqa: SLF001
-        return
+        return False
     for name in plan.deselected:
         record.pop(name, None)
-    plan.write(plan.prefix, record, self._stream_version)
-    plan.state.is_flushed = False
+    plan.write(plan.prefix, record, version)
+    return True
 
 
-__all__ = ["BufferedMsgSpecWriter", "lean_write_record_message"]
+__all__ = ["BufferedMsgSpecWriter", "write_lean_record"]

@@ -61,10 +61,24 @@ _EXTRA_METRICS = th.Property(
 )
 
 
+def key_string(name: str, description: str) -> th.Property[t.Any]:
+    """A string property that is part of a primary key: required, never null.
+
+    Args:
+        name: The field name.
+        description: What it holds (and what replaces a value the API does not send).
+
+    Returns:
+        The property.
+    """
+    return th.Property(name, th.StringType(nullable=False), required=True, description=description)
+
+
 def augment_schema(
-    *fields: th.Property,
+    *fields: th.Property[t.Any],
     identity: bool = False,
     metrics: bool = False,
+    extra_metrics: bool = False,
 ) -> dict[str, t.Any]:
     """Build an Augment stream schema: date, identity, own fields, flattened metrics.
 
@@ -72,11 +86,12 @@ def augment_schema(
         fields: The stream's own properties.
         identity: Whether records identify a user or service account.
         metrics: Whether records carry the metrics object (flattened).
+        extra_metrics: Whether records have ``extra_metrics`` (implied by ``metrics``).
 
     Returns:
         The JSON schema.
     """
-    properties: list[th.Property] = [_DATE]
+    properties: list[th.Property[t.Any]] = [_DATE]
     if identity:
         properties.extend(_IDENTITY)
     properties.extend(fields)
@@ -85,6 +100,7 @@ def augment_schema(
             th.Property(key, th.IntegerType, description="Augment metric (null when not sent).")
             for key in AUGMENT_METRICS
         )
+    if metrics or extra_metrics:
         properties.append(_EXTRA_METRICS)
     return th.PropertiesList(*properties).to_dict()
 
@@ -120,7 +136,7 @@ class Column:
         """The record field name."""
         return column_field_name(self.header)
 
-    def property(self, *, required: bool = False) -> th.Property:
+    def property(self, *, required: bool = False) -> th.Property[t.Any]:
         """The column as a schema property."""
         wrapped = {
             "integer": th.IntegerType,
@@ -220,7 +236,9 @@ _EXTRA_COLUMNS = th.Property(
 )
 
 
-def sourcegraph_schema(key_columns: tuple[Column, ...], columns: tuple[Column, ...]) -> dict:
+def sourcegraph_schema(
+    key_columns: tuple[Column, ...], columns: tuple[Column, ...]
+) -> dict[str, t.Any]:
     """Build a Sourcegraph report schema: instance, key columns, other columns, extras.
 
     Args:

@@ -28,6 +28,11 @@ DEFAULT_HISTORY_DAYS = 90
 SOURCEGRAPH_WINDOWS = ("month", "day")
 #: Default of ``full_lookback_every_days``: a full lookback once a week.
 DEFAULT_FULL_LOOKBACK_EVERY_DAYS = 7
+DEFAULT_RATE_LIMIT_PER_MINUTE = 10  # the API's documented limit
+DEFAULT_RATE_LIMIT_BURST = 20
+DEFAULT_LOOKBACK_DAYS = 3
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 300
+DEFAULT_MAX_REQUEST_ATTEMPTS = 8
 
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
@@ -51,7 +56,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "augment_rate_limit_per_minute",
         th.NumberType(exclusive_minimum=0),
-        default=10,
+        default=DEFAULT_RATE_LIMIT_PER_MINUTE,
         title="Augment Rate Limit Per Minute",
         description=(
             "Client-side pacing budget shared by every Augment request (the API allows 10 "
@@ -61,7 +66,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "augment_rate_limit_burst",
         th.IntegerType(minimum=1),
-        default=20,
+        default=DEFAULT_RATE_LIMIT_BURST,
         title="Augment Rate Limit Burst",
         description="Requests that may be sent back to back before pacing applies.",
     ),
@@ -95,7 +100,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "sourcegraph_window",
         th.StringType(allowed_values=list(SOURCEGRAPH_WINDOWS)),
-        default="month",
+        default=SOURCEGRAPH_WINDOWS[0],
         title="Sourcegraph Window",
         description=(
             "Date window of one Sourcegraph day-report download: a calendar month or a "
@@ -126,7 +131,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "lookback_days",
         th.IntegerType(minimum=0),
-        default=3,
+        default=DEFAULT_LOOKBACK_DAYS,
         title="Lookback Days",
         description=(
             "On incremental runs, re-read this many already-synced days up to the bookmark, "
@@ -148,14 +153,14 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "request_timeout_seconds",
         th.IntegerType(minimum=1),
-        default=300,
+        default=DEFAULT_REQUEST_TIMEOUT_SECONDS,
         title="Request Timeout Seconds",
         description="Seconds to wait for a server to connect or send more data.",
     ),
     th.Property(
         "max_request_attempts",
         th.IntegerType(minimum=1),
-        default=8,
+        default=DEFAULT_MAX_REQUEST_ATTEMPTS,
         title="Max Request Attempts",
         description=(
             "Attempts per request before a transient failure (429, 5xx, timeout, dropped "
@@ -236,7 +241,7 @@ class Settings:
         if end_date is not None and end_date < start_date:
             msg = f"end_date {end_date} is before start_date {start_date}: swap or fix them."
             raise ConfigError(msg)
-        lookback_days = _integer(config, "lookback_days", 3, minimum=0)
+        lookback_days = _integer(config, "lookback_days", minimum=0)
         settings = cls(
             augment=_augment(config),
             sourcegraph=_sourcegraph(config),
@@ -244,11 +249,9 @@ class Settings:
             start_date=start_date,
             end_date=end_date,
             lookback_days=lookback_days,
-            request_timeout_seconds=_integer(config, "request_timeout_seconds", 300, minimum=1),
-            max_request_attempts=_integer(config, "max_request_attempts", 8, minimum=1),
-            full_lookback_every_days=_integer(
-                config, "full_lookback_every_days", DEFAULT_FULL_LOOKBACK_EVERY_DAYS, minimum=0
-            ),
+            request_timeout_seconds=_integer(config, "request_timeout_seconds", minimum=1),
+            max_request_attempts=_integer(config, "max_request_attempts", minimum=1),
+            full_lookback_every_days=_integer(config, "full_lookback_every_days", minimum=0),
         )
         if settings.augment is None and settings.sourcegraph is None:
             msg = (
@@ -304,17 +307,23 @@ def _date(config: Mapping[str, t.Any], key: str) -> dt.date | None:
         raise ConfigError(msg) from None
 
 
-def _integer(config: Mapping[str, t.Any], key: str, default: int, *, minimum: int) -> int:
-    value = config.get(key, default)
+def _default(key: str) -> t.Any:
+    """A setting's default, as the schema declares it (the one place defaults live)."""
+    return CONFIG_SCHEMA["properties"][key].get("default")
+
+
+def _integer(config: Mapping[str, t.Any], key: str, *, minimum: int) -> int:
+    value = config.get(key)
     if value is None:
-        value = default
+        value = _default(key)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         msg = f"{key} must be a whole number >= {minimum}, got {value!r}."
         raise ConfigError(msg)
     return value
 
 
-def _url(config: Mapping[str, t.Any], key: str, default: str) -> str:
+def _url(config: Mapping[str, t.Any], key: str) -> str:
+    default = _default(key)
     value = _text(config, key) or default
     parts = urlsplit(value)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
@@ -337,15 +346,17 @@ def _augment(config: Mapping[str, t.Any]) -> AugmentSettings | None:
     token = _token(config, "augment_api_token")
     if token is None:
         return None
-    rate = config.get("augment_rate_limit_per_minute", 10)
+    rate = config.get("augment_rate_limit_per_minute")
+    if rate is None:
+        rate = _default("augment_rate_limit_per_minute")
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
         msg = f"augment_rate_limit_per_minute must be a number > 0, got {rate!r}."
         raise ConfigError(msg)
     return AugmentSettings(
         token=token,
-        api_url=_url(config, "augment_api_url", DEFAULT_AUGMENT_API_URL),
+        api_url=_url(config, "augment_api_url"),
         rate_limit_per_minute=float(rate),
-        rate_limit_burst=_integer(config, "augment_rate_limit_burst", 20, minimum=1),
+        rate_limit_burst=_integer(config, "augment_rate_limit_burst", minimum=1),
     )
 
 
@@ -393,13 +404,13 @@ def _sourcegraph(config: Mapping[str, t.Any]) -> SourcegraphSettings | None:
         msg = "sourcegraph_instance_urls must be a list of strings."
         raise ConfigError(msg)
     instances = tuple(dict.fromkeys(normalize_instance(item) for item in raw_instances))
-    window = config.get("sourcegraph_window") or "month"
+    window = config.get("sourcegraph_window") or _default("sourcegraph_window")
     if window not in SOURCEGRAPH_WINDOWS:
         msg = f"sourcegraph_window must be one of {', '.join(SOURCEGRAPH_WINDOWS)}."
         raise ConfigError(msg)
     return SourcegraphSettings(
         token=token,
-        api_url=_url(config, "sourcegraph_api_url", DEFAULT_SOURCEGRAPH_API_URL),
+        api_url=_url(config, "sourcegraph_api_url"),
         instances=instances,
         window=window,
     )

@@ -223,7 +223,9 @@ class TokenClient:
             )
         raise TokenHelperError(msg)
 
-    def create(self, display_name: str | None = None, expires_at: str | None = None) -> dict:
+    def create(
+        self, display_name: str | None = None, expires_at: str | None = None
+    ) -> dict[str, t.Any]:
         """Create a token; the response is the only time its secret is shown.
 
         Args:
@@ -247,7 +249,7 @@ class TokenClient:
             raise TokenHelperError(msg)
         return created
 
-    def list_tokens(self) -> list[dict]:
+    def list_tokens(self) -> list[dict[str, t.Any]]:
         """Return the tokens of the signed-in account (without secrets).
 
         Raises:
@@ -276,7 +278,7 @@ class TokenClient:
         self._request("DELETE", f"{TOKENS_PATH}/{quote(token_id.strip(), safe='')}")
 
 
-def format_table(tokens: Sequence[dict]) -> str:
+def format_table(tokens: Sequence[dict[str, t.Any]]) -> str:
     """Render tokens as an aligned text table, oldest first (never includes secrets).
 
     Args:
@@ -329,17 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    parser.add_argument(
-        "--api-url",
-        default=DEFAULT_API_URL,
-        help="Sourcegraph Analytics base URL (default: %(default)s).",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=_seconds,
-        default=DEFAULT_TIMEOUT_SECONDS,
-        help="Seconds to wait for the server (default: %(default)g).",
-    )
+    _add_connection_options(parser, defaults=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     create = commands.add_parser(
@@ -367,7 +359,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     revoke = commands.add_parser("revoke", help="Revoke a token by ID.")
     revoke.add_argument("token_id", metavar="ID", help="The token's ID, as 'list' shows it.")
+    for command in (create, listing, revoke):
+        # Also accepted after the command (`list --api-url URL`), where users tend to put them.
+        _add_connection_options(command, defaults=False)
     return parser
+
+
+def _add_connection_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """Add ``--api-url`` and ``--timeout``.
+
+    Args:
+        parser: The main parser or a command's parser.
+        defaults: Whether to set the defaults. A command's parser must not: its default would
+            overwrite a value given before the command.
+    """
+    parser.add_argument(
+        "--api-url",
+        default=DEFAULT_API_URL if defaults else argparse.SUPPRESS,
+        help=f"Sourcegraph Analytics base URL (default: {DEFAULT_API_URL}).",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT_SECONDS if defaults else argparse.SUPPRESS,
+        help=f"Seconds to wait for the server (default: {DEFAULT_TIMEOUT_SECONDS:g}).",
+    )
 
 
 def run(args: argparse.Namespace, environ: t.Mapping[str, str]) -> None:

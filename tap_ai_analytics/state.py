@@ -8,6 +8,9 @@ import typing as t
 from tap_ai_analytics.dates import parse_date
 from tap_ai_analytics.errors import ConfigError
 
+if t.TYPE_CHECKING:
+    import datetime as dt
+
 NOT_A_STATE = (
     'The state is not a Singer state object ({"bookmarks": {...}}); pass a state written by '
     "this tap, or none to start from start_date."
@@ -48,19 +51,34 @@ def check_state(state: object, stream_names: t.Collection[str]) -> None:
             raise ConfigError(msg)
         for entry in (bookmark, *partitions):
             value = entry.get("replication_key_value")
-            if value is None:
-                continue
-            try:
-                parse_date(value if isinstance(value, str) else "")
-            except ValueError:
-                msg = (
-                    f"The state's bookmark for {name} is {value!r}, not a YYYY-MM-DD date "
-                    f"(a state from another tap or version?): {_FIX}."
-                )
-                raise ConfigError(msg) from None
+            if value is not None:
+                bookmark_date(value, name)
     if unknown:
         logger.warning(
             "Ignoring the state's bookmarks for streams this version of the tap does not "
             "have: %s (a state from another version?).",
             ", ".join(sorted(unknown)),
         )
+
+
+def bookmark_date(value: object, where: str) -> dt.date:
+    """Read a bookmark of the incoming state: the one place bookmarks are validated.
+
+    Args:
+        value: The bookmark's ``replication_key_value``.
+        where: The stream (and instance) it belongs to, for the message.
+
+    Returns:
+        The date.
+
+    Raises:
+        ConfigError: If it is not a ``YYYY-MM-DD`` date.
+    """
+    try:
+        return parse_date(value if isinstance(value, str) else "")
+    except ValueError:
+        msg = (
+            f"The state's bookmark for {where} is {value!r}, not a YYYY-MM-DD date "
+            f"(a state from another tap or version?): {_FIX}."
+        )
+        raise ConfigError(msg) from None

@@ -2,43 +2,50 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import json
 import logging
-import signal
 import sys
 import typing as t
 from pathlib import Path
 
+import click
 import simplejson
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
-from singer_sdk.streams.rest import PageContext
 from singer_sdk.tap_base import CliTestOptionValue
 
 from tap_ai_analytics.activity import AugmentActivity
-from tap_ai_analytics.dates import DateRange
+from tap_ai_analytics.client import AnalyticsHTTPStream
+from tap_ai_analytics.compat import override
 from tap_ai_analytics.errors import ConfigError, TapError, redact
 from tap_ai_analytics.output import BufferedMsgSpecWriter
 from tap_ai_analytics.pacing import RateLimiter
+from tap_ai_analytics.sdk_seams import (
+    ExitStatusOnSignal,
+    OwnConfigValidation,
+    StoppedBySignal,
+    SyncAllHook,
+)
 from tap_ai_analytics.settings import CONFIG_SCHEMA, Settings
 from tap_ai_analytics.state import NOT_A_STATE, check_state
 from tap_ai_analytics.streams import AUGMENT_STREAMS, SOURCEGRAPH_STREAMS, STREAM_NAMES
-from tap_ai_analytics.streams.augment import AugmentDauCountStream, AugmentPage
-from tap_ai_analytics.streams.sourcegraph import InstanceAccess, SourcegraphUsageByUserStream
+from tap_ai_analytics.streams.sourcegraph import InstanceAccess
 
 if t.TYPE_CHECKING:
-    from types import FrameType
-
-    import click
     from singer_sdk.streams import Stream
 
 logger = logging.getLogger("tap-ai-analytics")
 
+TEST_OPTION_HELP = (
+    "Use --test to check the connection and token with one cheap request per vendor "
+    "(per instance for Sourcegraph); it syncs nothing. Use --test=schema to test schema "
+    "output without syncing records."
+)
 
-class TapAIAnalytics(Tap):
+
+class TapAIAnalytics(ExitStatusOnSignal, OwnConfigValidation, SyncAllHook, Tap):
     """Singer tap for Augment Code and Sourcegraph Analytics usage data."""
 
     name = "tap-ai-analytics"
@@ -61,6 +68,8 @@ class TapAIAnalytics(Tap):
         state = kwargs.get("state")
         if state is not None and not isinstance(state, dict) and not Path(str(state)).is_file():
             raise ConfigError(NOT_A_STATE)  # the SDK would take any other value for a path
+        #: The run's record of denied Sourcegraph instances, shared by their streams.
+        self.instance_access = InstanceAccess()
         super().__init__(validate_config=False, **kwargs)
         if validate_config:
             _ = self.settings
@@ -70,6 +79,7 @@ class TapAIAnalytics(Tap):
         """The validated settings (raises ConfigError with a fix-it message)."""
         return Settings.from_config(self.config)
 
+    @override
     def discover_streams(self) -> list[Stream]:
         """Return the streams of every configured vendor.
 
@@ -88,10 +98,20 @@ class TapAIAnalytics(Tap):
                 cls(self, settings, pacer=pacer, activity=activity) for cls in AUGMENT_STREAMS
             ]
         if settings.sourcegraph is not None:
-            access = InstanceAccess()
+            access = self.instance_access
             streams += [cls(self, settings, access=access) for cls in SOURCEGRAPH_STREAMS]
         return streams
 
+    @override
+    def after_sync_all(self) -> None:
+        """Fail naming any Sourcegraph instance denied.
+
+        Checked after all streams, so every other instance is synced by every stream
+        whatever order the SDK runs them in.
+        """
+        self.instance_access.check()
+
+    @override
     def load_state(self, state: dict[str, t.Any]) -> None:
         """Check the shape of an incoming state before using it.
 
@@ -101,6 +121,17 @@ class TapAIAnalytics(Tap):
         check_state(state, STREAM_NAMES)
         super().load_state(state)
 
+    @override
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command line, with ``--test`` described as this tap runs it."""
+        command = super().get_singer_command()
+        for param in command.params:
+            if isinstance(param, click.Option) and param.name == "test":
+                param.help = TEST_OPTION_HELP
+        return command
+
+    @override
     @classmethod
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
         """``--test``: one cheap request per vendor and instance instead of a dry-run sync.
@@ -118,21 +149,6 @@ class TapAIAnalytics(Tap):
         )
         tap.check_connections()
         ctx.exit()
-
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
-        """On SIGTERM/SIGINT: write the state of completed windows, exit 128 + signal.
-
-        The SDK exits 0 here, which would tell a scheduler that a cancelled run succeeded.
-        """
-        try:
-            self.state_writer.write_state(self.state)
-        finally:
-            self.logger.warning(
-                "Stopped by %s before the sync finished; the state of completed windows was "
-                "written, so the next run resumes there.",
-                signal.Signals(signum).name,
-            )
-            sys.exit(128 + signum)
 
     def check_connections(self) -> bool:
         """Check each configured vendor and instance with one cheap request.
@@ -160,29 +176,27 @@ class TapAIAnalytics(Tap):
         return True
 
     def connection_checks(self) -> list[tuple[str, t.Callable[[], object]]]:
-        """One cheap request per vendor (per instance for Sourcegraph)."""
-        checks: list[tuple[str, t.Callable[[], object]]] = []
-        streams = self.streams
-        augment = streams.get(AugmentDauCountStream.name)
-        if isinstance(augment, AugmentDauCountStream):
-            yesterday = self.settings.today - dt.timedelta(days=1)
-            page = PageContext(None, AugmentPage(DateRange(yesterday, yesterday)))
-            request = augment.get_http_request(page=page)
-            checks.append(("augment", functools.partial(augment.fetch_json, request)))
-        sourcegraph = streams.get(SourcegraphUsageByUserStream.name)
-        if isinstance(sourcegraph, SourcegraphUsageByUserStream):
-            today = DateRange(self.settings.today, self.settings.today)
-            for context in sourcegraph.partitions:
-                request = sourcegraph.report_request(context, today)
-                label = f"sourcegraph {context['instance_url']}"
-                checks.append((label, functools.partial(sourcegraph.fetch_text, request)))
-        return checks
+        """One cheap request per vendor (per instance for Sourcegraph), from the streams."""
+        return [
+            check
+            for stream in self.streams.values()
+            if isinstance(stream, AnalyticsHTTPStream)
+            for check in stream.connection_checks()
+        ]
 
 
 def main() -> None:
     """Run the tap's command line; user errors are reported in one line, no traceback."""
     try:
         TapAIAnalytics.cli()
+    except StoppedBySignal as exc:
+        # Logged here, once the stack has unwound, so that it is the run's last line.
+        logger.warning(
+            "Stopped by %s before the sync finished; the state of completed windows was "
+            "written, so the next run resumes there.",
+            exc.signal_name,
+        )
+        raise
     except ConfigValidationError as exc:
         for error in exc.errors or [str(exc)]:
             logger.error("Invalid configuration: %s", error)  # noqa: TRY400

@@ -74,44 +74,46 @@ def sourcegraph_config(sb: Sandbox, **overrides: t.Any) -> dict[str, t.Any]:
 class SyncResult:
     """Everything one sync wrote to stdout, decoded."""
 
-    messages: list[dict]
+    messages: list[dict[str, t.Any]]
 
     @property
-    def records(self) -> dict[str, list[dict]]:
-        by_stream: dict[str, list[dict]] = defaultdict(list)
+    def records(self) -> dict[str, list[dict[str, t.Any]]]:
+        by_stream: dict[str, list[dict[str, t.Any]]] = defaultdict(list)
         for message in self.messages:
             if message["type"] == "RECORD":
                 by_stream[message["stream"]].append(message["record"])
         return by_stream
 
     @property
-    def states(self) -> list[dict]:
+    def states(self) -> list[dict[str, t.Any]]:
         return [m["value"] for m in self.messages if m["type"] == "STATE"]
 
     @property
-    def final_state(self) -> dict:
+    def final_state(self) -> dict[str, t.Any]:
         return self.states[-1]
 
     def bookmark(self, stream: str, instance: str | None = None) -> str | None:
         return bookmark_of(self.final_state, stream, instance)
 
 
-def bookmark_of(state: dict, stream: str, instance: str | None = None) -> str | None:
+def bookmark_of(state: dict[str, t.Any], stream: str, instance: str | None = None) -> str | None:
     entry = state.get("bookmarks", {}).get(stream, {})
     if instance is not None:
         entry = next(
             (p for p in entry.get("partitions", []) if p["context"]["instance_url"] == instance),
             {},
         )
-    return entry.get("replication_key_value")
+    value = entry.get("replication_key_value")
+    return None if value is None else str(value)
 
 
 def run_sync(
     config: dict[str, t.Any],
     *,
-    state: dict | None = None,
+    state: dict[str, t.Any] | None = None,
     streams: t.Iterable[str] | None = None,
-    catalog: dict | None = None,
+    parse_float: t.Callable[[str], t.Any] | None = None,
+    catalog: dict[str, t.Any] | None = None,
 ) -> SyncResult:
     """Run a full sync in-process and return its Singer messages.
 
@@ -119,6 +121,7 @@ def run_sync(
         config: Tap configuration.
         state: Incoming state.
         streams: Streams to select (default: the tap's default selection).
+        parse_float: How to decode non-integer JSON numbers (e.g. ``decimal.Decimal``).
         catalog: Input catalog (its selection applies to streams and fields).
     """
     tap = TapAIAnalytics(config=config, state=state, catalog=catalog, parse_env_config=False)
@@ -136,8 +139,8 @@ def run_sync(
     finally:
         sys.stdout = real_stdout
     stdout.flush()
-    lines = stdout.buffer.getvalue().decode().splitlines()  # type: ignore[attr-defined]
-    return SyncResult([json.loads(line) for line in lines if line])
+    lines = stdout.buffer.getvalue().decode().splitlines()
+    return SyncResult([json.loads(line, parse_float=parse_float) for line in lines if line])
 
 
 def requests_to(sb: Sandbox, path: str) -> list[dict[str, str]]:

@@ -35,6 +35,7 @@ import typing as t
 from functools import cached_property
 from pathlib import Path
 
+from tap_ai_analytics.compat import override
 from tap_ai_analytics.schemas import AUGMENT_METRICS, KNOWN_COLUMNS, column_field_name
 from tests.conftest import bookmark_of
 
@@ -67,6 +68,8 @@ KEY_FIELDS: dict[str, tuple[str, ...]] = {
     "augment_user_activity": ("date", "identity"),
     "augment_user_activity_by_editor_language": ("date", "identity", "editor", "language"),
     FINE: ("instance_url", "instance_user_id", "date", "client_name", "language"),
+    "augment_credit_usage": ("date", "identity", "model_name"),
+    "augment_cost": ("date", "resource_type", "resource_display_name"),
 }
 GRANULARITY = {FINE: "by_user_day_client_language"}
 
@@ -370,6 +373,7 @@ def serve_text(body: str, content_type: str = "text/csv") -> Iterator[str]:
             self.end_headers()
             self.wfile.write(payload)
 
+        @override
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             """Keep the test output clean."""
 
@@ -389,7 +393,7 @@ def serve_text(body: str, content_type: str = "text/csv") -> Iterator[str]:
 
 
 def _login(row: Mapping[str, t.Any]) -> str:
-    return row.get("user_email") or row["service_account_name"]
+    return str(row.get("user_email") or row["service_account_name"])
 
 
 def _metrics(row: Mapping[str, t.Any]) -> dict[str, t.Any]:
@@ -397,7 +401,7 @@ def _metrics(row: Mapping[str, t.Any]) -> dict[str, t.Any]:
     return {key: metrics.get(key) for key in AUGMENT_METRICS}
 
 
-def augment_truth(sb: Sandbox, stream: str, days: Iterable[dt.date]) -> dict[Key, dict]:
+def augment_truth(sb: Sandbox, stream: str, days: Iterable[dt.date]) -> dict[Key, dict[str, t.Any]]:
     """The records an Augment stream must deliver for ``days``, with their values."""
     data = sb.data.augment
     rows: dict[Key, dict[str, t.Any]] = {}
@@ -457,7 +461,7 @@ def _cast(header: str, raw: str) -> t.Any:
 
 def sourcegraph_truth(
     sb: Sandbox, stream: str, instance: str, first: dt.date, last: dt.date
-) -> dict[Key, dict]:
+) -> dict[Key, dict[str, t.Any]]:
     """The records a Sourcegraph day report must deliver for one instance over a range."""
     header, rows = sb.data.sourcegraph.report(instance, GRANULARITY[stream], first, last)
     known = [(i, cell) for i, cell in enumerate(header) if column_field_name(cell) in KNOWN_COLUMNS]
@@ -501,9 +505,11 @@ def slot_of(stream: str, record: Mapping[str, t.Any]) -> Slot:
 # -- audits -----------------------------------------------------------------------------------
 
 
-def delivered(messages: Iterable[Mapping[str, t.Any]]) -> dict[Slot, dict[Key, list[dict]]]:
+def delivered(
+    messages: Iterable[Mapping[str, t.Any]],
+) -> dict[Slot, dict[Key, list[dict[str, t.Any]]]]:
     """Records by slot and key; a key delivered more than once lists every copy."""
-    found: dict[Slot, dict[Key, list[dict]]] = collections.defaultdict(
+    found: dict[Slot, dict[Key, list[dict[str, t.Any]]]] = collections.defaultdict(
         lambda: collections.defaultdict(list)
     )
     for message in messages:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import typing as t
 
 import pytest
 
@@ -39,8 +40,8 @@ def dates(first: str, last: str) -> list[str]:
     return [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
 
 
-def login(row: dict) -> str:
-    return row.get("user_email") or row["service_account_name"]
+def login(row: dict[str, t.Any]) -> str:
+    return str(row.get("user_email") or row["service_account_name"])
 
 
 def test_records_match_the_api_ground_truth(sandbox):

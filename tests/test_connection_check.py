@@ -10,9 +10,11 @@ import collections
 import datetime as dt
 import typing as t
 
+import click
 import pytest
 
 from sandbox import Sandbox
+from tap_ai_analytics.tap import TapAIAnalytics
 from tests.e2e import AUGMENT_PATHS, REPORT_PATH, e2e_config, run_tap, strip_log_prefix, utc_today
 
 if t.TYPE_CHECKING:
@@ -136,3 +138,12 @@ def test_transient_error_during_a_check_is_retried(tmp_path: Path, sb: Sandbox):
     assert checks_made(sb.requests) == collections.Counter(
         ["augment", "augment", *sb.sourcegraph_instances]
     )
+
+
+def test_help_describes_this_tap_s_test_option():
+    """``--help`` says what ``--test`` does here: a request per vendor, no sync."""
+    (option,) = [p for p in TapAIAnalytics.get_singer_command().params if p.name == "test"]
+    assert isinstance(option, click.Option)
+    assert option.help is not None
+    assert "one cheap request per vendor" in option.help
+    assert "sync a single record" not in option.help

@@ -132,8 +132,10 @@ def test_sigkill_during_a_backfill_never_loses_a_row(tmp_path: Path):
         assert sb.errors == []
 
 
-def _sigterm_run(tmp_path: Path) -> tuple[Sandbox, Truth, CliRun, CliRun]:
-    """Sync 30 days, SIGTERM it mid-way through a per-day stream, then resume it."""
+def _sigterm_run(
+    tmp_path: Path, sig: signal.Signals = signal.SIGTERM
+) -> tuple[Sandbox, Truth, CliRun, CliRun]:
+    """Sync 30 days, SIGTERM (or ``sig``) it mid-way through a per-day stream, then resume."""
     today = utc_today()
     last = today - dt.timedelta(days=2)
     first = last - dt.timedelta(days=29)
@@ -142,7 +144,7 @@ def _sigterm_run(tmp_path: Path) -> tuple[Sandbox, Truth, CliRun, CliRun]:
         config_path = write_json(tmp_path / "config.json", config)
         truth = ground_truth(sb, first, last)
         tap = KillableTap(config_path, None, tmp_path / "stderr-term.txt")
-        stopped, signalled = tap.run(_kill_at("augment_user_activity", 100), signal.SIGTERM)
+        stopped, signalled = tap.run(_kill_at("augment_user_activity", 100), sig)
         assert signalled, "the run ended before the SIGTERM"
         assert stopped.last_state is not None
         state_path = write_json(tmp_path / "state.json", stopped.last_state)
@@ -160,7 +162,8 @@ def test_sigterm_writes_a_final_state_that_is_safe_to_resume_from(tmp_path: Path
     together the two runs deliver exactly the ground truth.
     """
     _, truth, stopped, resumed = _sigterm_run(tmp_path)
-    assert "Stopped by SIGTERM" in stopped.stderr
+    # The last line says why the run stopped (no metric or log line after it).
+    assert "Stopped by SIGTERM" in stopped.stderr.strip().splitlines()[-1]
     assert "Traceback" not in stopped.stderr
     assert resumed.returncode == 0, resumed.explain()
     auditor = StateAuditor(truth)
@@ -176,7 +179,16 @@ def test_sigterm_exit_status_says_the_run_did_not_finish(tmp_path: Path):
     a scheduler does not record an interrupted backfill as complete.
     """
     _, _, stopped, _ = _sigterm_run(tmp_path)
-    assert stopped.returncode != 0
+    assert stopped.returncode == 128 + signal.SIGTERM
+
+
+def test_sigint_stops_like_sigterm(tmp_path: Path):
+    """Ctrl-C (SIGINT) ends the run as SIGTERM does: exit 128 + 2, the stop line last."""
+    _, _, stopped, resumed = _sigterm_run(tmp_path, signal.SIGINT)
+    assert stopped.returncode == 128 + signal.SIGINT
+    assert "Stopped by SIGINT" in stopped.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in stopped.stderr
+    assert resumed.returncode == 0, resumed.explain()
 
 
 def test_the_audits_catch_a_gap_a_state_ahead_and_differing_copies():

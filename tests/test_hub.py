@@ -14,6 +14,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from yamllint import linter
 from yamllint.config import YamlLintConfig
 
 from tap_ai_analytics.settings import CONFIG_SCHEMA
-from tap_ai_analytics.streams import AUGMENT_STREAMS, SOURCEGRAPH_STREAMS
+from tap_ai_analytics.streams import AUGMENT_STREAMS, STREAM_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 HUB_DATA = ROOT / "hub" / "_data"
@@ -36,7 +37,10 @@ SHARED_HUB = Path(__file__).resolve().parents[2] / "shared" / "meltanohub"
 
 needs_shared = pytest.mark.skipif(
     not (SHARED_HUB / "validate.py").is_file(),
-    reason=f"MeltanoHub schemas not found at {SHARED_HUB} (the shared folder beside the clone)",
+    reason=(
+        "needs MeltanoHub's JSON schemas and yamllint rules, which are not part of this "
+        f"repository: put a copy of them (from the meltano/hub repository) in {SHARED_HUB}"
+    ),
 )
 
 
@@ -56,12 +60,12 @@ def tap_settings() -> list[str]:
     return [name for name in CONFIG_SCHEMA["properties"] if name not in SDK_BUILTIN_SETTINGS]
 
 
-def load_yaml(path: Path) -> dict:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+def load_yaml(path: Path) -> dict[str, t.Any]:
+    return t.cast("dict[str, t.Any]", yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
 @functools.cache
-def about() -> dict:
+def about() -> dict[str, t.Any]:
     result = subprocess.run(
         [sys.executable, "-m", "tap_ai_analytics", "--about", "--format=json"],
         capture_output=True,
@@ -69,20 +73,20 @@ def about() -> dict:
         check=True,
         timeout=120,
     )
-    return json.loads(result.stdout)
+    return t.cast("dict[str, t.Any]", json.loads(result.stdout))
 
 
-def json_type(schema: dict) -> str | None:
+def json_type(schema: dict[str, t.Any]) -> str | None:
     declared = schema.get("type")
     types = declared if isinstance(declared, list) else [declared]
     return next((kind for kind in types if kind and kind != "null"), None)
 
 
-def about_settings() -> dict[str, dict]:
+def about_settings() -> dict[str, dict[str, t.Any]]:
     """Leaf settings of --about by dotted name, the way MeltanoHub lists them."""
 
-    def leaves(properties: dict, prefix: str = "") -> dict[str, dict]:
-        found: dict[str, dict] = {}
+    def leaves(properties: dict[str, t.Any], prefix: str = "") -> dict[str, dict[str, t.Any]]:
+        found: dict[str, dict[str, t.Any]] = {}
         for key, schema in properties.items():
             nested = schema.get("properties")
             if json_type(schema) == "object" and nested and key != "stream_maps":
@@ -94,7 +98,7 @@ def about_settings() -> dict[str, dict]:
     return leaves(about()["settings"]["properties"])
 
 
-def expected_kind(name: str, schema: dict) -> str:
+def expected_kind(name: str, schema: dict[str, t.Any]) -> str:
     kind = json_type(schema)
     if schema.get("secret"):
         return "password"
@@ -154,6 +158,39 @@ def test_plugin_yaml_is_the_hub_definition():
     assert load_yaml(PLUGIN_YAML) == load_yaml(DEFINITION)
 
 
+def load_generator() -> t.Any:
+    spec = importlib.util.spec_from_file_location(
+        "update_plugin_definitions", ROOT / "scripts" / "update_plugin_definitions.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_definitions_are_regenerated_from_one_source():
+    generator = load_generator()
+    expected = generator.render(generator.build_definition(about()))
+    for path in (PLUGIN_YAML, DEFINITION):
+        assert path.read_text(encoding="utf-8") == expected, (
+            f"{path.relative_to(ROOT)} is stale: run python3 scripts/update_plugin_definitions.py"
+        )
+
+
+def test_listing_has_logo_links_and_an_installable_pip_url():
+    definition = load_yaml(DEFINITION)
+    # The Hub serves logos from its static folder; hub/static mirrors that layout.
+    logo = ROOT / "hub" / "static" / definition["logo_url"].lstrip("/")
+    assert logo.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(definition["description"]) <= 80  # one line on the Hub's plugin card
+    assert definition["domain_url"].startswith("https://docs.augmentcode.com/")
+    for vendor_docs in ("https://docs.augmentcode.com/", "https://sourcegraph.com/docs/analytics"):
+        assert vendor_docs in definition["usage"]
+    # Not on PyPI yet: Meltano installs from the repository.
+    assert definition["pip_url"] == f"git+{definition['repo']}.git"
+
+
 def test_hub_layout_names_and_entries():
     definition = load_yaml(DEFINITION)
     assert definition["name"] == DEFINITION.parent.name  # the Hub checks name == directory
@@ -211,9 +248,9 @@ def test_definition_secrets_are_exactly_the_tap_secrets():
 # -- meltano.yml -----------------------------------------------------------------------------
 
 
-def meltano_extractor() -> dict:
+def meltano_extractor() -> dict[str, t.Any]:
     (extractor,) = load_yaml(MELTANO_YML)["plugins"]["extractors"]
-    return extractor
+    return t.cast("dict[str, t.Any]", extractor)
 
 
 def test_meltano_yml_declares_every_tap_setting_like_the_definition():
@@ -240,10 +277,12 @@ def test_meltano_yml_extractor_matches_the_definition():
 
 
 def test_default_selection_names_real_streams():
-    names = {stream.name for stream in (*AUGMENT_STREAMS, *SOURCEGRAPH_STREAMS)}
     selected = [rule.removesuffix(".*") for rule in load_yaml(DEFINITION)["select"]]
-    assert set(selected) <= names
-    assert {stream.name for stream in AUGMENT_STREAMS} <= set(selected)
+    assert set(selected) <= STREAM_NAMES
+    by_default = {str(s.name) for s in AUGMENT_STREAMS if s.selected_by_default}  # type: ignore[misc]
+    opt_in = {str(s.name) for s in AUGMENT_STREAMS if not s.selected_by_default}  # type: ignore[misc]
+    assert by_default <= set(selected)
+    assert not opt_in & set(selected)
 
 
 def test_meltano_yml_project_basics():
@@ -253,8 +292,12 @@ def test_meltano_yml_project_basics():
     assert {env["name"] for env in project["environments"]} == {"dev", "demo"}
     loaders = {loader["name"]: loader for loader in project["plugins"]["loaders"]}
     assert loaders["target-jsonl"]["variant"] == "andyh1203"
-    assert loaders["target-duckdb"]["variant"] == "jwills"
-    assert loaders["target-duckdb"]["pip_url"] == "target-duckdb~=0.8"
+    # DuckDB: this repository's loader (the ones on PyPI lose rows of this tap's data).
+    assert loaders["target-duckdb"]["pip_url"] == "-e ./loaders/target-duckdb"
+    duckdb_definition = load_yaml(ROOT / "loaders" / "target-duckdb" / "plugin.yaml")
+    for key in ("name", "namespace", "executable", "variant"):
+        assert loaders["target-duckdb"][key] == duckdb_definition[key], key
+    assert loaders["target-postgres"]["pip_url"].startswith("meltanolabs-target-postgres")
     # No secret may be written into the project file: only references to the environment.
     for env in project["environments"]:
         for plugin in env.get("config", {}).get("plugins", {}).get("extractors", []):

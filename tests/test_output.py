@@ -18,6 +18,7 @@ from singer_sdk.singerlib import RecordMessage, StateMessage
 from singer_sdk.streams.core import Stream
 
 from tap_ai_analytics import output
+from tap_ai_analytics.compat import override
 from tap_ai_analytics.csvreport import read_report
 from tap_ai_analytics.output import CLOCK_RESOLUTION, BufferedMsgSpecWriter
 from tap_ai_analytics.schemas import CLIENT_NAME, LANGUAGE, TIMESTAMP_DATE, USER_ID
@@ -75,7 +76,7 @@ def make_tap(**config: t.Any) -> TapAIAnalytics:
     return TapAIAnalytics(config=base | config, parse_env_config=False)
 
 
-def records(stream: Stream) -> list[dict]:
+def records(stream: Stream) -> list[dict[str, t.Any]]:
     return list(
         read_report(
             CSV,
@@ -87,13 +88,15 @@ def records(stream: Stream) -> list[dict]:
     )
 
 
-def sdk_lines(stream: Stream, record: dict) -> list[bytes]:
+def sdk_lines(stream: Stream, record: dict[str, t.Any]) -> list[bytes]:
     """The SDK's own RECORD messages for ``record``, encoded as its msgspec writer does."""
     messages = Stream._generate_record_messages(stream, copy.deepcopy(record))
     return [bytes(serialize_jsonl(message.to_dict())) for message in messages]
 
 
-def tap_lines(tap: TapAIAnalytics, stream: Stream, record: dict, out: Stdout) -> list[bytes]:
+def tap_lines(
+    tap: TapAIAnalytics, stream: Stream, record: dict[str, t.Any], out: Stdout
+) -> list[bytes]:
     """What the tap's stream writes for ``record``."""
     before = len(out.sent)
     stream._write_record_message(copy.deepcopy(record))
@@ -208,6 +211,7 @@ def test_records_wait_for_a_state_or_a_full_chunk_then_exit() -> None:
 
 def test_a_record_that_cannot_be_encoded_leaves_no_partial_line() -> None:
     class Unprintable:
+        @override
         def __str__(self) -> str:
             raise RuntimeError
 

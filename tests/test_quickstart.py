@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def load_script(name: str):
     return module
 
 
-def load_demo_report():
+def load_demo_report() -> t.Any:
     """Import demo/report.py (the demo's summary and chart; not part of the wheel)."""
     spec = importlib.util.spec_from_file_location("demo_report", ROOT / "demo" / "report.py")
     assert spec is not None
@@ -131,14 +132,14 @@ def test_demo_environment_feeds_every_variable_meltano_yml_uses(monkeypatch):
 
 
 #: Loaded tables, shaped like target-duckdb's (dates stored as text): columns, rows.
-WAREHOUSE = {
+WAREHOUSE: dict[str, tuple[str, list[tuple[t.Any, ...]]]] = {
     "augment_dau_count": (
         "date VARCHAR, user_count HUGEINT",
         [("2026-03-01", 3), ("2026-03-02", 5), ("2026-03-04", 2)],
     ),
 }
 #: The dbt marts the report reads (only the columns it uses), in schema "analytics".
-MARTS = {
+MARTS: dict[str, tuple[str, list[tuple[t.Any, ...]]]] = {
     "ai_analytics_usage_daily": (
         "activity_date DATE, vendor VARCHAR, person_id VARCHAR, is_service_account BOOLEAN",
         [
@@ -335,9 +336,18 @@ def test_zizmor_finds_nothing():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_actionlint_finds_nothing():
-    actionlint = find_tool("actionlint")
-    if actionlint is None:
-        pytest.skip("actionlint is not installed (CI's lint job runs it)")
-    result = run_tool(actionlint, "-no-color")
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_sandbox_paces_fast_by_default_and_the_demo_environment_keeps_up():
+    from sandbox import __main__ as sandbox_main
+
+    defaults = sandbox_main._parser().parse_args([])
+    # Augment's real 10/min makes 30 sandbox days take minutes; the default is scaled up.
+    assert defaults.rate_limit_per_minute >= 600
+    demo_module = load_script("demo")
+    assert defaults.rate_limit_per_minute == demo_module.SANDBOX_RATE_LIMIT_PER_MINUTE
+    assert defaults.rate_limit_burst == demo_module.SANDBOX_RATE_LIMIT_BURST
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    (demo_env,) = [e for e in project["environments"] if e["name"] == "demo"]
+    (tap,) = demo_env["config"]["plugins"]["extractors"]
+    # The tap's pacing in the demo environment fits the sandbox's budget: no 429s, no waiting.
+    assert tap["config"]["augment_rate_limit_per_minute"] == defaults.rate_limit_per_minute
+    assert tap["config"]["augment_rate_limit_burst"] <= defaults.rate_limit_burst

@@ -37,3 +37,11 @@ def test_quick_start_is_exactly_two_commands():
 def test_ci_runs_the_readme_test_command():
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "python3 scripts/test.py" in script.splitlines()
+
+
+def test_links_work_on_pypi():
+    """PyPI shows the README without the repository: links to its files must be absolute."""
+    targets = re.findall(r"\]\(([^)\s]+)\)", README) + re.findall(r'href="([^"]+)"', README)
+    assert targets
+    relative = [t for t in targets if not t.startswith(("https://", "http://", "#", "mailto:"))]
+    assert relative == []

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -41,8 +42,8 @@ def days(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def login(obj: dict) -> str:
-    return obj.get("user_email") or obj["service_account_name"]
+def login(obj: dict[str, t.Any]) -> str:
+    return str(obj.get("user_email") or obj["service_account_name"])
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +68,20 @@ def http():
         yield session
 
 
-def aug(http, sb, endpoint, token=None, **params):
+def aug(
+    http: requests.Session, sb: Sandbox, endpoint: str, token: str | None = None, **params: t.Any
+) -> requests.Response:
     headers = {"Authorization": f"Bearer {token or sb.augment_token}"}
     return http.get(sb.url + AUG + endpoint, params=params, headers=headers, timeout=10)
 
 
-def sg(http, sb, path=REPORT, token=None, **params):
+def sg(
+    http: requests.Session,
+    sb: Sandbox,
+    path: str = REPORT,
+    token: str | None = None,
+    **params: t.Any,
+) -> requests.Response:
     headers = {"Authorization": f"Bearer {token or sb.sourcegraph_token}"}
     return http.get(sb.url + path, params=params, headers=headers, timeout=10)
 
@@ -82,8 +91,10 @@ def parse_csv(text: str) -> tuple[list[str], list[list[str]]]:
     return (rows[0], rows[1:]) if rows else ([], [])
 
 
-def walk(http, sb, endpoint, key, **params):
-    """Follow an Augment cursor to the end; returns (items, responses)."""
+def walk(
+    http: requests.Session, sb: Sandbox, endpoint: str, key: str, **params: t.Any
+) -> tuple[list[t.Any], list[t.Any]]:
+    """Follow an Augment cursor to the end; returns (items, page bodies)."""
     items, pages, cursor = [], [], None
     while True:
         query = dict(params)
@@ -191,7 +202,7 @@ def test_editor_language_and_user_activity_walks(sb, http):
 def test_user_activity_multi_day_sums(sb, http):
     start, end = d("2025-10-01"), d("2025-10-10")
     users, _ = walk(http, sb, "user-activity", "users", start_date=str(start), end_date=str(end))
-    per_day = {}
+    per_day: dict[str, list[dict[str, t.Any]]] = {}
     for day in days(start, end):
         for u in sb.data.augment.user_activity(day):
             per_day.setdefault(login(u), []).append(u["metrics"])
@@ -245,13 +256,13 @@ def test_cursor_bound_to_query_and_validated(sb, http):
 # -- Augment: validation and auth ------------------------------------------------------------------
 
 
-def invalid(resp, message=None):
+def invalid(resp: requests.Response, message: str | None = None) -> str:
     assert resp.status_code == 400
     body = resp.json()
     assert body["error"]["code"] == "InvalidArgument"
     if message is not None:
         assert body == {"error": {"code": "InvalidArgument", "message": message}}
-    return body["error"]["message"]
+    return str(body["error"]["message"])
 
 
 @pytest.mark.parametrize("endpoint", ["dau-count", "daily-usage", "user-activity"])
@@ -627,7 +638,7 @@ def test_report_empty_range(sb, http):
 
 
 def test_report_errors(sb, http):
-    def check(resp, status, text):
+    def check(resp: requests.Response, status: int, text: str) -> None:
         assert resp.status_code == status
         assert resp.headers["Content-Type"].startswith("text/plain")
         assert text in resp.text
@@ -762,7 +773,7 @@ def test_rate_limit_next(sb, http):
 
 
 def test_random_errors_are_reproducible(sb, http):
-    def run():
+    def run() -> list[int]:
         sb.faults.clear()
         sb.faults.random_errors(0.5, statuses=(500, 502, 503), seed=7, path_prefix="/analytics")
         return [aug(http, sb, "dau-count").status_code for _ in range(16)]
@@ -946,6 +957,8 @@ def test_cli_prints_ready_line_and_exits_cleanly():
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
     ) as proc:
         try:
+            assert proc.stdout is not None
+            assert proc.stderr is not None
             ready = json.loads(proc.stdout.readline())
             assert ready["url"].startswith("http://127.0.0.1:")
             assert ready["augment_token"] == "aug-test-token-5f2b9c"

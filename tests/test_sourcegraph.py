@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import logging
+import typing as t
 
 import pytest
 
+from tap_ai_analytics.compat import override
 from tap_ai_analytics.csvreport import read_report
 from tap_ai_analytics.errors import APIRequestError, DataError, TapError
 from tap_ai_analytics.schemas import KNOWN_COLUMNS, USER_ID, column_field_name
+from tap_ai_analytics.tap import TapAIAnalytics
 from tests.conftest import TODAY, days_before, requests_to, run_sync, sourcegraph_config
+
+if t.TYPE_CHECKING:
+    from singer_sdk.streams import Stream
 
 REPORT = "/api/reports/by-user-client-date"
 REGISTRY = "/api/reports/user-registry"
@@ -41,16 +49,19 @@ def expected_value(header: str, raw: str):
     column = KNOWN_COLUMNS[column_field_name(header)]
     if raw == "":
         return "" if column.kind == "key_string" else None
-    return {
+    cast: dict[str, t.Callable[[str], t.Any]] = {
         "integer": int,
         "number": float,
         "boolean": lambda v: v.lower() in {"true", "1", "yes"},
         "month": lambda v: v[:7] + "-01",
         "date": lambda v: v[:10],
-    }.get(column.kind, str)(raw)
+    }
+    return cast.get(column.kind, str)(raw)
 
 
-def expected_records(sb, stream: str, instance: str, first=None, last=None) -> list[dict]:
+def expected_records(
+    sb, stream: str, instance: str, first=None, last=None
+) -> list[dict[str, t.Any]]:
     if stream == "sourcegraph_user_registry":
         header, rows = sb.data.sourcegraph.registry(instance)
     else:
@@ -65,7 +76,7 @@ def expected_records(sb, stream: str, instance: str, first=None, last=None) -> l
     return records
 
 
-def key(record: dict, stream: str) -> tuple:
+def key(record: dict[str, t.Any], stream: str) -> tuple[t.Any, ...]:
     return tuple(record[k] for k in KEYS[stream])
 
 
@@ -118,7 +129,7 @@ def test_unknown_column_is_kept_in_extra_columns_with_a_warning(sandbox, caplog)
     assert "Deep Search Events" in caplog.text
     sandbox.faults.sourcegraph_extra_columns = []
     result = run_sync(sourcegraph_config(sandbox, start_date=days_before(3)), streams=[FINE])
-    assert all(r["extra_columns"] is None for r in result.records[FINE])
+    assert all("extra_columns" not in r for r in result.records[FINE])
 
 
 @pytest.mark.parametrize(("style", "month"), [("10", "YYYY-MM-01"), ("yesno", "YYYY-MM")])
@@ -225,7 +236,7 @@ def test_resume_after_a_kill_between_windows(sandbox):
     assert keys <= {key(r, FINE) for r in full.records[FINE]}
 
 
-def _mark(state: dict, instance: str) -> str | None:
+def _mark(state: dict[str, t.Any], instance: str) -> str | None:
     from tests.conftest import bookmark_of
 
     return bookmark_of(state, FINE, instance)
@@ -296,7 +307,7 @@ def test_malformed_rows_fail_with_the_line_number():
     ]
     fields = ["instance_user_id", "date", "searches"]
 
-    def parse() -> list[dict]:
+    def parse() -> list[dict[str, t.Any]]:
         return list(
             read_report(lines, fields=fields, key_columns=(USER_ID,), constants={}, where="r")
         )
@@ -338,3 +349,41 @@ def test_quoted_newlines_and_bom_are_handled():
     assert records == [
         {"instance_url": "x", "instance_user_id": 7, "username": "two\nlines", "searches": None}
     ]
+
+
+def test_unknown_columns_are_named_once_per_stream_and_run(sandbox, caplog):
+    """Many downloads (two instances, day windows) with a new column: one warning each."""
+    caplog.set_level(logging.WARNING)
+    config = sourcegraph_config(sandbox, start_date=days_before(3), sourcegraph_window="day")
+    streams = [FINE, "sourcegraph_usage_by_user_day"]
+    run_sync(config, streams=streams)
+    warnings = [r.getMessage() for r in caplog.records if "extra_columns" in r.getMessage()]
+    assert sorted(w.split(":")[0] for w in warnings) == sorted(streams)
+
+
+def test_a_denied_instance_fails_the_run_after_every_stream_whatever_their_order(sandbox):
+    """The run fails once, at the end, even when the SDK runs the streams in another order."""
+
+    class ReversedOrder(TapAIAnalytics):
+        @override  # type: ignore[misc]  # final in the SDK: a test of another order only
+        def load_streams(self) -> list[Stream]:
+            return list(reversed(super().load_streams()))  # the SDK sorts them by name
+
+    bad, good = sandbox.sourcegraph_unlinked_instance, sandbox.sourcegraph_instances[0]
+    config = sourcegraph_config(
+        sandbox, sourcegraph_instance_urls=[bad, good], start_date=days_before(3)
+    )
+    tap = ReversedOrder(config=config, parse_env_config=False)
+    selected = [FINE, "sourcegraph_usage_by_user_day", "sourcegraph_user_registry"]
+    for stream in tap.streams.values():
+        stream.selected = stream.name in selected
+    assert list(tap.streams)[-1] != max(selected)  # not the SDK's usual name order
+    output = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    with contextlib.redirect_stdout(output), pytest.raises(TapError, match=bad):
+        tap.sync_all()
+    synced = {
+        (r.path, r.params.get("granularity"))
+        for r in sandbox.requests
+        if r.params.get("instanceURL") == good
+    }
+    assert len(synced) == len(selected)

@@ -234,3 +234,23 @@ def test_console_script_usage_error_exits_2():
     )
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["list"], ["create"], ["revoke", "tok-1"]])
+def test_connection_options_are_accepted_after_the_command(command):
+    parser = tokens.build_parser()
+    after = parser.parse_args([*command, "--api-url", "http://127.0.0.1:9", "--timeout", "7"])
+    before = parser.parse_args(["--api-url", "http://127.0.0.1:9", "--timeout", "7", *command])
+    assert (after.api_url, after.timeout) == (before.api_url, before.timeout)
+    assert (after.api_url, after.timeout) == ("http://127.0.0.1:9", 7.0)
+    default = parser.parse_args(command)  # a command's parser does not reset the defaults
+    assert (default.api_url, default.timeout) == (
+        tokens.DEFAULT_API_URL,
+        tokens.DEFAULT_TIMEOUT_SECONDS,
+    )
+
+
+def test_list_with_api_url_after_the_command(sb, monkeypatch, capsys):
+    monkeypatch.setenv(tokens.COOKIE_ENV, sb.cas_cookie)
+    assert tokens.main(["list", "--api-url", sb.url]) == 0
+    assert "ID" in capsys.readouterr().out

@@ -1,5 +1,10 @@
 """The incremental engine: dates → windows → records, with a bookmark per window.
 
+:class:`DateWindowStream` is composed into a vendor's HTTP stream class (``class
+AugmentStream(DateWindowStream, AnalyticsHTTPStream)``): it is not itself an HTTP
+stream, so a vendor's streams inherit the HTTP plumbing once, and each stream's
+``get_records`` calls :meth:`DateWindowStream.sync_windows` directly.
+
 A stream's run is a straight line: compute the dates to cover from config and the
 bookmark (:func:`~tap_ai_analytics.dates.sync_range`), cut them into request windows,
 fetch each window's records, then move the bookmark to the window's last date and emit
@@ -12,9 +17,9 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_ai_analytics.client import AnalyticsHTTPStream
-from tap_ai_analytics.dates import DateRange, parse_date, sync_range
-from tap_ai_analytics.errors import ConfigError
+from tap_ai_analytics.dates import DateRange, sync_range
+from tap_ai_analytics.sdk_seams import PerWindowState
+from tap_ai_analytics.state import bookmark_date
 
 if t.TYPE_CHECKING:
     import datetime as dt
@@ -22,9 +27,24 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context, Record
 
+    from tap_ai_analytics.pacing import RateLimiter
+    from tap_ai_analytics.settings import Settings
 
-class DateWindowStream(AnalyticsHTTPStream):
-    """A stream read in ascending date windows, incremental on a date column."""
+
+class DateWindowStream(PerWindowState):
+    """The date-window engine of a stream read in ascending windows, incremental on a date.
+
+    The bookmark moves only when a whole window is delivered (:meth:`commit_bookmark`),
+    never per record (:class:`~tap_ai_analytics.sdk_seams.PerWindowState`). Composed
+    with :class:`~tap_ai_analytics.client.AnalyticsHTTPStream`, which provides the
+    attributes declared below.
+    """
+
+    # -- from the HTTP stream it is composed with (AnalyticsHTTPStream) ---------------
+    settings: Settings
+    pacer: RateLimiter | None
+    vendor_label: t.ClassVar[str]
+    requests_sent: int
 
     replication_key = "date"
     # Records arrive window by window in ascending order, and state only ever names
@@ -65,7 +85,7 @@ class DateWindowStream(AnalyticsHTTPStream):
 
     # -- the engine ---------------------------------------------------------------------
 
-    def get_records(self, context: Context | None) -> Iterator[Record]:
+    def sync_windows(self, context: Context | None) -> Iterator[Record]:
         """Yield the records of every window of this run, committing state after each.
 
         Args:
@@ -128,15 +148,7 @@ class DateWindowStream(AnalyticsHTTPStream):
                 self.replication_key,
             )
             return None
-        try:
-            return parse_date(str(value))
-        except ValueError:
-            msg = (
-                f"State for stream {self.name}{_where(context)} has bookmark {value!r}, "
-                "which is not a YYYY-MM-DD date. Fix or clear the state "
-                f"(meltano state clear <state-id> {self.name})."
-            )
-            raise ConfigError(msg) from None
+        return bookmark_date(value, f"{self.name}{_where(context)}")
 
     def commit_bookmark(self, day: dt.date, context: Context | None) -> None:
         """Record that every date up to ``day`` is delivered, and emit STATE."""
@@ -147,16 +159,6 @@ class DateWindowStream(AnalyticsHTTPStream):
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = day.isoformat()
         self.finalize_state_progress_markers(state)
-
-    def _increment_stream_state(
-        self, latest_record: Record, *, context: Context | None = None
-    ) -> None:
-        """Do not move the bookmark per record: :meth:`commit_bookmark` does, per window.
-
-        The SDK would otherwise set the bookmark to a record's date while later pages of
-        that date are still unread, and a STATE emitted then (periodically, or on
-        SIGTERM) would be ahead of the delivered records.
-        """
 
     def log_plan(self, context: Context | None, dates: DateRange, windows: list[DateRange]) -> None:
         """Log what this run will request and how long that takes at the paced rate."""

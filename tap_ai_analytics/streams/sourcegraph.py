@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
+import functools
 import typing as t
 from http import HTTPStatus
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from singer_sdk.streams.rest import HTTPRequest
 
 from tap_ai_analytics.client import AnalyticsHTTPStream
-from tap_ai_analytics.csvreport import read_report
+from tap_ai_analytics.compat import override
+from tap_ai_analytics.csvreport import CompletenessCheck, read_report_body
 from tap_ai_analytics.dates import DateRange, month_start, next_month_start
 from tap_ai_analytics.errors import APIRequestError
-from tap_ai_analytics.output import lean_write_record_message
+from tap_ai_analytics.output import write_lean_record
 from tap_ai_analytics.schemas import (
     CLIENT_NAME,
     LANGUAGE,
@@ -28,10 +27,11 @@ from tap_ai_analytics.schemas import (
     Column,
     sourcegraph_schema,
 )
+from tap_ai_analytics.sdk_seams import LeanRecordMessages
 from tap_ai_analytics.streams.base import DateWindowStream
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     import requests
     from singer_sdk import Tap
@@ -48,23 +48,21 @@ class InstanceAccess:
     """The instances a token may not read, shared by one run's Sourcegraph streams.
 
     A denied instance is skipped by the streams that come after, and the run fails
-    naming it only once every selected Sourcegraph stream has synced the other instances.
+    naming it once every stream has synced the other instances (:meth:`check`, called
+    by the tap after the sync, whatever order the streams ran in).
     """
 
     def __init__(self) -> None:
         """Start with no denied instance."""
         self.denied: list[str] = []
-        self.streams: list[SourcegraphStream] = []
 
-    def finish(self, stream: SourcegraphStream) -> None:
-        """Called when ``stream`` has done every instance; the last one reports denials.
+    def check(self) -> None:
+        """Fail the run if any instance was denied.
 
         Raises:
-            InstanceAccessError: After the last selected stream (the SDK syncs streams in
-                name order), naming every denied instance.
+            InstanceAccessError: Naming every denied instance.
         """
-        selected = [s.name for s in self.streams if s.selected]
-        if self.denied and stream.name == max(selected, default=stream.name):
+        if self.denied:
             msg = (
                 f"Sourcegraph denied access to {', '.join(self.denied)} (see above); every "
                 "other instance was synced and its state saved."
@@ -72,7 +70,7 @@ class InstanceAccess:
             raise InstanceAccessError(msg)
 
 
-class SourcegraphStream(AnalyticsHTTPStream):
+class SourcegraphStream(LeanRecordMessages, AnalyticsHTTPStream):
     """A Sourcegraph CSV report, requested once per configured instance.
 
     Subclasses declare: name, path, ``granularity``, the key columns and other columns.
@@ -89,7 +87,7 @@ class SourcegraphStream(AnalyticsHTTPStream):
     TYPE_CONFORMANCE_LEVEL = AnalyticsHTTPStream.TYPE_CONFORMANCE_LEVEL.NONE
     # Likewise the selection mask and stream maps are resolved once per stream, not per
     # row, and RECORD messages are encoded without a message object per row.
-    _write_record_message = lean_write_record_message
+    write_lean_record = write_lean_record
 
     def __init__(self, tap: Tap, settings: Settings, *, access: InstanceAccess) -> None:
         """Create the stream; its key and schema follow from its declared columns.
@@ -102,8 +100,8 @@ class SourcegraphStream(AnalyticsHTTPStream):
         super().__init__(tap, settings, schema=sourcegraph_schema(self.key_columns, self.columns))
         self.primary_keys = ("instance_url", *(column.field for column in self.key_columns))
         self.access = access
-        access.streams.append(self)
 
+    @override
     def generate_child_contexts(
         self, record: Record, context: Context | None
     ) -> Iterable[Context | None]:
@@ -120,6 +118,7 @@ class SourcegraphStream(AnalyticsHTTPStream):
             return ()
         return super().generate_child_contexts(record, context)
 
+    @override
     @property
     def vendor(self) -> SourcegraphSettings:
         """The Sourcegraph settings (these streams exist only when it is configured)."""
@@ -131,11 +130,13 @@ class SourcegraphStream(AnalyticsHTTPStream):
         """The configured instances (bare hosts)."""
         return self.vendor.instances
 
+    @override
     @property
-    def partitions(self) -> list[dict]:
+    def partitions(self) -> list[dict[str, t.Any]]:
         """One state partition per instance."""
         return [{"instance_url": instance} for instance in self.instances]
 
+    @override
     def client_error(self, response: requests.Response, detail: str) -> APIRequestError:
         """Name the instance on access errors (the other instances can still be read)."""
         if response.status_code in {HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND}:
@@ -167,31 +168,45 @@ class SourcegraphStream(AnalyticsHTTPStream):
         )
 
     def report_records(self, context: Context, window: DateRange | None) -> Iterator[Record]:
-        """Download one report to a temporary file, then yield its typed records.
+        """Yield one report's typed records while it downloads.
 
-        The download is retried as a whole, so a body cut short is never parsed.
+        A row is parsed once the line terminator after it has arrived, and a body that
+        ends like one cut short is downloaded again (see :class:`CompletenessCheck`).
+        Records of an attempt that then failed were already emitted: the retry emits
+        them again, so rows may repeat but none is lost (the target's upsert on the
+        primary key keeps one; the window's bookmark is only committed after the whole
+        download).
         """
         instance = context["instance_url"]
         request = self.report_request(context, window)
         where = f"Sourcegraph {self.granularity or self.name} report for {instance}"
         if window is not None:
             where += f" {window}"
-        handle, name = tempfile.mkstemp(prefix="tap-ai-analytics-", suffix=".csv")
-        os.close(handle)
-        path = Path(name)
-        try:
-            self.download(request, path)
-            with path.open(encoding="utf-8-sig", newline="") as lines:
-                yield from read_report(
-                    lines,
-                    fields=self.schema["properties"],
-                    key_columns=self.key_columns,
-                    constants={"instance_url": instance},
-                    where=where,
-                    on_unknown_columns=self.warn_unknown_columns,
-                )
-        finally:
-            path.unlink(missing_ok=True)
+        omits_final_newline = getattr(self, "_omits_final_newline", False)
+        check = CompletenessCheck(
+            where, self.backoff_max_tries(), repeat_proves=omits_final_newline
+        )
+        yield from self.stream_download(
+            request,
+            functools.partial(
+                read_report_body,
+                check=check,
+                fields=self.schema["properties"],
+                key_columns=self.key_columns,
+                constants={"instance_url": instance},
+                where=where,
+                on_unknown_columns=self.warn_unknown_columns,
+            ),
+        )
+        if check.accepted_unterminated and not omits_final_newline:
+            self._omits_final_newline = True
+            self.logger.warning(
+                "%s: Sourcegraph sent the same body without a final line terminator in "
+                "%d downloads; accepted it as complete. For the rest of this run such a "
+                "body is accepted once two downloads agree.",
+                where,
+                check.attempt,
+            )
 
     def warn_unknown_columns(self, headers: list[str]) -> None:
         """Say once per run which new columns go to ``extra_columns``."""
@@ -207,48 +222,60 @@ class SourcegraphStream(AnalyticsHTTPStream):
         """Yield one instance's records (and commit its state)."""
         raise NotImplementedError
 
+    @override
     def get_records(self, context: Context | None) -> Iterator[Record]:
         """Sync one instance; one the token cannot read fails the run only at the end.
 
         Args:
             context: The instance partition.
 
+        Returns:
+            The records.
+        """
+        assert context is not None  # noqa: S101 - always partitioned by instance
+        return self.counting_requests(self.instance_or_nothing(context), context)
+
+    def instance_or_nothing(self, context: Context) -> Iterator[Record]:
+        """One instance's records; nothing from an instance the token cannot read.
+
         Yields:
             Records.
         """
-        assert context is not None  # noqa: S101 - always partitioned by instance
         instance = context["instance_url"]
         if instance in self.access.denied:
             self.logger.warning("%s [%s]: skipped, access was denied.", self.name, instance)
-        else:
-            try:
-                yield from self.instance_records(context)
-            except InstanceAccessError as exc:
-                self.logger.error("%s", exc)  # noqa: TRY400 - the message is the whole story
-                self.access.denied.append(instance)
-        if instance == self.instances[-1]:
-            self.access.finish(self)
+            return
+        try:
+            yield from self.instance_records(context)
+        except InstanceAccessError as exc:
+            self.logger.error("%s", exc)  # noqa: TRY400 - the message is the whole story
+            self.access.denied.append(instance)
 
 
-class SourcegraphDateReportStream(SourcegraphStream, DateWindowStream):
+class SourcegraphDateReportStream(DateWindowStream, SourcegraphStream):
     """A day-grain report: incremental on ``date``, downloaded in date windows."""
 
+    @override
     def latest_date(self) -> dt.date:
         """Today: Sourcegraph refreshes hourly, so today's data is partial but real."""
         return self.settings.today
 
+    @override
     def windows(self, dates: DateRange) -> Iterable[DateRange]:
         """Calendar months (default) or single days."""
         return dates.split(1) if self.vendor.window == "day" else dates.split_months()
 
+    @override
     def describe_window_cost(self, windows: list[DateRange]) -> str:
         """Downloads, one per window."""
         return f"{len(windows)} download{'s' if len(windows) != 1 else ''}"
 
+    @override
     def instance_records(self, context: Context) -> Iterator[Record]:
         """The date-window engine, for one instance."""
-        return DateWindowStream.get_records(self, context)
+        return self.sync_windows(context)
 
+    @override
     def window_records(self, window: DateRange, context: Context | None) -> Iterator[Record]:
         """One report download per window."""
         assert context is not None  # noqa: S101
@@ -283,6 +310,7 @@ class SourcegraphUsageByUserMonthStream(SourcegraphDateReportStream):
     columns = (CLIENT_NAME, LANGUAGE, *USAGE_COLUMNS)
     selected_by_default = False
 
+    @override
     def sync_dates(self, context: Context | None) -> DateRange | None:
         """Whole months from the bookmark's month (or last month, if earlier) to now."""
         today = self.latest_date()
@@ -295,10 +323,12 @@ class SourcegraphUsageByUserMonthStream(SourcegraphDateReportStream):
         last = min(next_month_start(end) - dt.timedelta(days=1), today)
         return DateRange(first, last) if first <= last else None
 
+    @override
     def windows(self, dates: DateRange) -> Iterable[DateRange]:
         """One window per calendar month: a month row must aggregate the whole month."""
         return dates.split_months()
 
+    @override
     def commit_bookmark(self, day: dt.date, context: Context | None) -> None:
         """The bookmark is the month (its first day) that was synced."""
         super().commit_bookmark(month_start(day), context)
@@ -307,6 +337,7 @@ class SourcegraphUsageByUserMonthStream(SourcegraphDateReportStream):
 class SourcegraphFullReportStream(SourcegraphStream):
     """A report without dates, fully re-read on every run (one request per instance)."""
 
+    @override
     def instance_records(self, context: Context) -> Iterator[Record]:
         """One download per instance per run."""
         self.logger.info("%s [%s]: 1 download (full table).", self.name, context["instance_url"])
@@ -322,6 +353,18 @@ class SourcegraphUsageByUserStream(SourcegraphFullReportStream):
     columns = (CLIENT_NAME, LANGUAGE, *USAGE_COLUMNS)
     selected_by_default = False
 
+    @override
+    def connection_checks(self) -> list[tuple[str, Callable[[], object]]]:
+        """One small report request per instance: each instance has its own access."""
+        today = DateRange(self.settings.today, self.settings.today)
+        return [
+            (
+                f"sourcegraph {context['instance_url']}",
+                functools.partial(self.fetch_text, self.report_request(context, today)),
+            )
+            for context in self.partitions
+        ]
+
 
 class SourcegraphUserRegistryStream(SourcegraphFullReportStream):
     """The instance's current users: service account and site admin flags."""
@@ -332,6 +375,7 @@ class SourcegraphUserRegistryStream(SourcegraphFullReportStream):
     columns = REGISTRY_COLUMNS
     selected_by_default = False
 
+    @override
     def report_params(self, window: DateRange | None) -> dict[str, t.Any]:  # noqa: ARG002
         """The registry takes only the instance."""
         return {}
