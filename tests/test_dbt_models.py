@@ -21,6 +21,7 @@ import typing as t
 
 import pytest
 
+from tap_ai_analytics.compat import override
 from tap_ai_analytics.tap import TapAIAnalytics
 from tests.conftest import augment_config, days_before, run_sync, sourcegraph_config
 from tests.warehouse import (
@@ -108,7 +109,7 @@ class Warehouse:
 
     def count(self, relation: str) -> int:
         """Rows of a table or view."""
-        return self.query(f"SELECT count(*) FROM {relation}")[0][0]  # noqa: S608
+        return int(self.query(f"SELECT count(*) FROM {relation}")[0][0])  # noqa: S608
 
 
 class PostgresWarehouse(Warehouse):
@@ -124,10 +125,12 @@ class PostgresWarehouse(Warehouse):
             for schema in (SOURCE_SCHEMA, MODELS_SCHEMA):
                 cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
+    @override
     def profile(self) -> dict[str, t.Any]:
         """The dbt output."""
         return self.server.profile(MODELS_SCHEMA)
 
+    @override
     @contextlib.contextmanager
     def cursor(self, *, read_only: bool = False) -> Iterator[t.Any]:  # noqa: ARG002
         """An autocommit cursor."""

@@ -186,7 +186,7 @@ MARTS: dict[str, tuple[str, list[tuple[t.Any, ...]]]] = {
 }
 
 
-def _create(con, schema: str, tables: dict) -> None:
+def _create(con, schema: str, tables: dict[str, tuple[str, list[tuple[t.Any, ...]]]]) -> None:
     con.execute(f"CREATE SCHEMA {schema}")
     for table, (columns, rows) in tables.items():
         con.execute(f"CREATE TABLE {schema}.{table} ({columns})")

@@ -183,7 +183,7 @@ def run_dbt(
 
 def catalog_selecting_all(catalog: Mapping[str, t.Any]) -> dict[str, t.Any]:
     """A copy of a discovered catalog with every stream and every field selected."""
-    selected = json.loads(json.dumps(catalog))
+    selected: dict[str, t.Any] = json.loads(json.dumps(catalog))
     for entry in selected["streams"]:
         for metadata in entry["metadata"]:
             metadata["metadata"]["selected"] = True
