@@ -78,6 +78,16 @@ class WeeklyCost:
 
 
 @dataclasses.dataclass(frozen=True)
+class ResourceCost:
+    """Augment cost of one model or resource over the loaded range."""
+
+    resource: str
+    billed_usd: float
+    estimated_usd: float
+    credits: float
+
+
+@dataclasses.dataclass(frozen=True)
 class Summary:
     """What the demo prints and charts."""
 
@@ -86,6 +96,7 @@ class Summary:
     rolling: list[ActivePeople]
     editors: list[EditorAcceptance]
     cost: list[WeeklyCost]
+    cost_by_resource: list[ResourceCost]
 
 
 class Warehouse:
@@ -233,6 +244,25 @@ class Warehouse:
             for week, billed, estimated, consumed in rows
         ]
 
+    def cost_by_resource(self, limit: int = TOP_N) -> list[ResourceCost]:
+        """Augment cost per model or resource, most billed first."""
+        if "ai_analytics_cost_daily" not in self.marts:
+            return []
+        rows = self._query(
+            f"""
+            SELECT resource_display_name,
+                coalesce(sum(billed_amount_usd), 0) AS billed,
+                coalesce(sum(estimated_customer_cost_usd), 0), coalesce(sum(credits_consumed), 0)
+            FROM {self._mart("ai_analytics_cost_daily")}
+            GROUP BY resource_display_name ORDER BY billed DESC, resource_display_name LIMIT ?
+            """,  # noqa: S608
+            [limit],
+        )
+        return [
+            ResourceCost(str(name), float(billed), float(estimated), float(consumed))
+            for name, billed, estimated, consumed in rows
+        ]
+
     def summary(self) -> Summary:
         """Everything the demo shows."""
         return Summary(
@@ -241,6 +271,7 @@ class Warehouse:
             rolling=self.rolling_active_people(),
             editors=self.editor_acceptance(),
             cost=self.weekly_cost(),
+            cost_by_resource=self.cost_by_resource(),
         )
 
 
@@ -314,6 +345,22 @@ def format_summary(summary: Summary, *, recent_weeks: int = RECENT_WEEKS) -> str
                 [
                     (c.week, f"{c.billed_usd:,.2f}", f"{c.estimated_usd:,.2f}", f"{c.credits:,.0f}")
                     for c in summary.cost[-recent_weeks:]
+                ],
+            )
+        )
+    if summary.cost_by_resource:
+        sections.append(
+            "Augment cost per model or resource\n"
+            + _table(
+                ("resource", "billed USD", "estimated USD", "credits"),
+                [
+                    (
+                        r.resource,
+                        f"{r.billed_usd:,.2f}",
+                        f"{r.estimated_usd:,.2f}",
+                        f"{r.credits:,.0f}",
+                    )
+                    for r in summary.cost_by_resource
                 ],
             )
         )

@@ -178,10 +178,14 @@ MARTS: dict[str, tuple[str, list[tuple[t.Any, ...]]]] = {
     ),
     "ai_analytics_cost_daily": (
         (
-            "activity_date DATE, billed_amount_usd DECIMAL(18, 6), "
+            "activity_date DATE, resource_display_name VARCHAR, billed_amount_usd DECIMAL(18, 6), "
             "estimated_customer_cost_usd DECIMAL(18, 6), credits_consumed DECIMAL(18, 6)"
         ),
-        [("2026-03-02", 1.25, 1.5, 100), ("2026-03-08", 0.5, 0.25, 20), ("2026-03-09", 2, 2, 1)],
+        [
+            ("2026-03-02", "model-a", 1.25, 1.5, 100),
+            ("2026-03-08", "model-b", 0.5, 0.25, 20),
+            ("2026-03-09", "model-a", 2, 2, 1),
+        ],
     ),
 }
 
@@ -230,6 +234,10 @@ def test_demo_summary_reads_the_marts(warehouse):
         demo.WeeklyCost(week, 1.75, 1.75, 120.0),
         demo.WeeklyCost(dt.date(2026, 3, 9), 2.0, 2.0, 1.0),
     ]
+    assert summary.cost_by_resource == [
+        demo.ResourceCost("model-a", 3.25, 3.5, 101.0),
+        demo.ResourceCost("model-b", 0.5, 0.25, 20.0),
+    ]
 
 
 def test_demo_summary_without_marts_shows_the_loaded_tables(tmp_path):
@@ -241,6 +249,7 @@ def test_demo_summary_without_marts_shows_the_loaded_tables(tmp_path):
         summary = demo.Warehouse(con, "tap_ai_analytics").summary()
     assert [info.name for info in summary.tables] == ["augment_dau_count"]
     assert summary.weekly == summary.rolling == summary.editors == summary.cost == []
+    assert summary.cost_by_resource == []
 
 
 def test_demo_main_prints_summary_and_writes_png(warehouse, tmp_path, capsys):
@@ -255,6 +264,7 @@ def test_demo_main_prints_summary_and_writes_png(warehouse, tmp_path, capsys):
         "Weekly active people",
         "Acceptance rate by editor",
         "Augment cost per week",
+        "Augment cost per model or resource",
     ):
         assert heading in out
     assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
