@@ -128,6 +128,20 @@ def test_demo_environment_feeds_every_variable_meltano_yml_uses(monkeypatch):
     assert used <= env.keys()
 
 
+def test_demo_dbt_step_builds_the_package_into_the_demo_database(monkeypatch):
+    demo = load_script("demo")
+    monkeypatch.setenv("DBT_PROFILES_DIR", "/somewhere/else")  # a user's dbt setup stays out
+    env = demo._dbt_env()
+    profiles = Path(env["DBT_PROFILES_DIR"])
+    assert profiles == ROOT / "dbt_ai_analytics" / "profiles" / "duckdb"
+    assert "env_var('DBT_DUCKDB_PATH')" in (profiles / "profiles.yml").read_text()
+    assert env["DBT_DUCKDB_PATH"] == str(demo.DATABASE)
+    assert Path(env["DBT_PROJECT_DIR"], "dbt_project.yml").is_file()
+    # dbt's target and logs go to output/, not into the package.
+    assert Path(env["DBT_TARGET_PATH"]).is_relative_to(ROOT / "output")
+    assert Path(env["DBT_LOG_PATH"]).is_relative_to(ROOT / "output")
+
+
 # -- demo: warehouse summary and chart -------------------------------------------------------
 
 
