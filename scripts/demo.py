@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Offline demo: sandbox APIs → Meltano → DuckDB → summary and chart. ``python3 scripts/demo.py``.
+"""Offline demo: sandbox APIs → Meltano → DuckDB → dbt marts → summary and chart.
+
+``python3 scripts/demo.py``.
 
 1. Creates or refreshes ``.venv`` (project + ``demo`` group) and ``.venv-meltano`` (Meltano).
 2. Starts the bundled sandbox (fake Augment and Sourcegraph Analytics APIs) on a free local port.
@@ -7,7 +9,9 @@
    ``meltano --environment=demo run --full-refresh tap-ai-analytics target-duckdb``, which
    syncs the last 30 days of both vendors (two Sourcegraph instances) into
    ``output/demo.duckdb``.
-4. Prints a summary of the warehouse and writes ``output/demo.png``.
+4. Runs ``dbt build`` on the dbt package (``dbt_ai_analytics/``, dbt from ``.venv``) into
+   schema ``analytics`` of the same file: the models and every package test.
+5. Prints a summary read from the marts and writes ``output/demo.png``.
 
 Nothing leaves the machine except package downloads on the first run. The sandbox is always
 stopped, also on failure or Ctrl-C; the exit code is non-zero if any step failed.
@@ -41,6 +45,8 @@ MELTANO_LOG = OUTPUT / "demo-meltano.log"
 SANDBOX_LOG = OUTPUT / "demo-sandbox.log"
 MELTANO_VENV = ROOT / ".venv-meltano"
 MELTANO_REQUIREMENT = "meltano>=4.0,<5"
+DBT_PROJECT = ROOT / "dbt_ai_analytics"
+DBT_WORK = OUTPUT / "dbt"
 DEMO_DAYS = 30
 #: The sandbox's per-token budget, scaled up from Augment's real 10 requests per minute.
 SANDBOX_RATE_LIMIT_PER_MINUTE = 6000
@@ -195,6 +201,39 @@ def _meltano_env(sandbox: dict[str, t.Any] | None = None) -> dict[str, str]:
     return env
 
 
+def _dbt_env() -> dict[str, str]:
+    """The environment of the demo's ``dbt build``: the package's DuckDB profile, no telemetry."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DBT_")}
+    env |= {
+        "DBT_PROJECT_DIR": str(DBT_PROJECT),
+        "DBT_PROFILES_DIR": str(DBT_PROJECT / "profiles" / "duckdb"),
+        "DBT_DUCKDB_PATH": str(DATABASE),
+        "DBT_TARGET_PATH": str(DBT_WORK / "target"),
+        "DBT_LOG_PATH": str(DBT_WORK / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    return env
+
+
+def build_marts(python: Path) -> None:
+    """Run ``dbt build`` (models and tests) on the demo database with the ``.venv``'s dbt.
+
+    Raises:
+        DemoError: If dbt is not installed (Python 3.14) or a model or test failed.
+    """
+    dbt = python.with_name("dbt.exe" if os.name == "nt" else "dbt")
+    if not dbt.exists():
+        msg = (
+            "dbt is not installed in .venv (dbt-core supports Python 3.10-3.13): run the demo "
+            "with one of those, e.g. python3.13 scripts/demo.py"
+        )
+        raise DemoError(msg)
+    _bootstrap.say(f"dbt build: the analytics models in {_rel(DATABASE)} (schema analytics)")
+    step = time.monotonic()
+    _run_logged([dbt, "build"], _dbt_env(), "dbt build")
+    _bootstrap.say(f"models built and tested in {time.monotonic() - step:.0f}s")
+
+
 def run_demo() -> None:
     """Run every step; raise DemoError (or BootstrapError) naming the one that failed."""
     started = time.monotonic()
@@ -232,6 +271,7 @@ def run_demo() -> None:
             f"sync finished in {time.monotonic() - step:.0f}s (log: {_rel(MELTANO_LOG)})"
         )
     _bootstrap.say("sandbox stopped")
+    build_marts(python)
 
     code = subprocess.call(
         [str(python), _rel(ROOT / "demo" / "report.py"), _rel(DATABASE), "--chart", _rel(CHART)],

@@ -13,6 +13,7 @@ from collections import defaultdict
 import pytest
 
 from sandbox import Sandbox
+from tap_ai_analytics.output import _write_pending_records
 from tap_ai_analytics.tap import TapAIAnalytics
 
 #: The date every deterministic test treats as today (UTC).
@@ -112,6 +113,7 @@ def run_sync(
     state: dict[str, t.Any] | None = None,
     streams: t.Iterable[str] | None = None,
     parse_float: t.Callable[[str], t.Any] | None = None,
+    catalog: dict[str, t.Any] | None = None,
 ) -> SyncResult:
     """Run a full sync in-process and return its Singer messages.
 
@@ -120,8 +122,9 @@ def run_sync(
         state: Incoming state.
         streams: Streams to select (default: the tap's default selection).
         parse_float: How to decode non-integer JSON numbers (e.g. ``decimal.Decimal``).
+        catalog: Input catalog (its selection applies to streams and fields).
     """
-    tap = TapAIAnalytics(config=config, state=state, parse_env_config=False)
+    tap = TapAIAnalytics(config=config, state=state, catalog=catalog, parse_env_config=False)
     if streams is not None:
         wanted = set(streams)
         for stream in tap.streams.values():
@@ -130,6 +133,9 @@ def run_sync(
     real_stdout, sys.stdout = sys.stdout, stdout
     try:
         tap.sync_all()
+        # RECORDs still buffered when no message follows them (a run ending without a new
+        # STATE): the CLI writes them at exit; an in-process run must collect them here.
+        _write_pending_records()
     finally:
         sys.stdout = real_stdout
     stdout.flush()

@@ -128,43 +128,88 @@ def test_demo_environment_feeds_every_variable_meltano_yml_uses(monkeypatch):
     assert used <= env.keys()
 
 
+def test_demo_dbt_step_builds_the_package_into_the_demo_database(monkeypatch):
+    demo = load_script("demo")
+    monkeypatch.setenv("DBT_PROFILES_DIR", "/somewhere/else")  # a user's dbt setup stays out
+    env = demo._dbt_env()
+    profiles = Path(env["DBT_PROFILES_DIR"])
+    assert profiles == ROOT / "dbt_ai_analytics" / "profiles" / "duckdb"
+    assert "env_var('DBT_DUCKDB_PATH')" in (profiles / "profiles.yml").read_text()
+    assert env["DBT_DUCKDB_PATH"] == str(demo.DATABASE)
+    assert Path(env["DBT_PROJECT_DIR"], "dbt_project.yml").is_file()
+    # dbt's target and logs go to output/, not into the package.
+    assert Path(env["DBT_TARGET_PATH"]).is_relative_to(ROOT / "output")
+    assert Path(env["DBT_LOG_PATH"]).is_relative_to(ROOT / "output")
+
+
 # -- demo: warehouse summary and chart -------------------------------------------------------
 
 
-#: Tables shaped like target-duckdb's (JSON-schema dates are stored as text): columns, rows.
+#: Loaded tables, shaped like target-duckdb's (dates stored as text): columns, rows.
 WAREHOUSE: dict[str, tuple[str, list[tuple[t.Any, ...]]]] = {
     "augment_dau_count": (
         "date VARCHAR, user_count HUGEINT",
         [("2026-03-01", 3), ("2026-03-02", 5), ("2026-03-04", 2)],
     ),
-    "augment_user_activity_by_editor_language": (
-        (
-            "date VARCHAR, identity VARCHAR, editor VARCHAR, language VARCHAR, "
-            "completions_accepted HUGEINT"
-        ),
+}
+#: The dbt marts the report reads (only the columns it uses), in schema "analytics".
+MARTS: dict[str, tuple[str, list[tuple[t.Any, ...]]]] = {
+    "ai_analytics_usage_daily": (
+        "activity_date DATE, vendor VARCHAR, person_id VARCHAR, is_service_account BOOLEAN",
         [
-            ("2026-03-01", "a@x", "VSCode", "Python", 10),
-            ("2026-03-01", "b@x", "VSCode", "Go", 4),
-            ("2026-03-02", "a@x", "JetBrains", "Python", 7),
+            # Week of 2026-03-02: a@x on both vendors is one person in the combined count.
+            ("2026-03-02", "augment", "a@x", False),
+            ("2026-03-03", "augment", "a@x", False),
+            ("2026-03-03", "sourcegraph", "a@x", False),
+            ("2026-03-04", "sourcegraph", "b@x", False),
+            ("2026-03-04", "augment", "augment:ci-bot", True),
+            # Week of 2026-03-09.
+            ("2026-03-09", "sourcegraph", "b@x", False),
         ],
     ),
-    "augment_daily_usage": (
-        "date VARCHAR, completions_accepted HUGEINT",
-        [("2026-03-01", 14), ("2026-03-02", 7)],
+    "ai_analytics_active_people": (
+        "activity_date DATE, vendor VARCHAR, weekly_active_people BIGINT",
+        [
+            ("2026-03-02", "augment", 1),
+            ("2026-03-02", "sourcegraph", 0),
+            ("2026-03-02", "all", 1),
+            ("2026-03-03", "augment", 1),
+            ("2026-03-03", "sourcegraph", 1),
+            ("2026-03-03", "all", 1),
+        ],
     ),
-    "sourcegraph_usage_by_user_day_client_language": (
+    "ai_analytics_usage_by_client_language": (
         (
-            "instance_url VARCHAR, instance_user_id HUGEINT, date VARCHAR, client_name VARCHAR, "
-            "language VARCHAR, combined_completion_acceptances HUGEINT"
+            "vendor VARCHAR, client_name VARCHAR, suggestions_shown BIGINT, "
+            "suggestions_accepted BIGINT"
         ),
         [
-            ("one", 1, "2026-03-02", "vscode.cody", "go", 3),
-            ("one", 1, "2026-03-02", "server.web", "", 0),
-            ("two", 1, "2026-03-02", "vscode.cody", "go", 1),
-            ("one", 2, "2026-03-05", "vscode.cody", "go", 2),
+            ("augment", "VSCode", 10, 6),
+            ("augment", "VSCode", 10, 2),
+            ("sourcegraph", "jetbrains.cody", 40, 10),
+            ("sourcegraph", "server.web", 0, 0),
+        ],
+    ),
+    "ai_analytics_cost_daily": (
+        (
+            "activity_date DATE, resource_display_name VARCHAR, billed_amount_usd DECIMAL(18, 6), "
+            "estimated_customer_cost_usd DECIMAL(18, 6), credits_consumed DECIMAL(18, 6)"
+        ),
+        [
+            ("2026-03-02", "model-a", 1.25, 1.5, 100),
+            ("2026-03-08", "model-b", 0.5, 0.25, 20),
+            ("2026-03-09", "model-a", 2, 2, 1),
         ],
     ),
 }
+
+
+def _create(con, schema: str, tables: dict[str, tuple[str, list[tuple[t.Any, ...]]]]) -> None:
+    con.execute(f"CREATE SCHEMA {schema}")
+    for table, (columns, rows) in tables.items():
+        con.execute(f"CREATE TABLE {schema}.{table} ({columns})")
+        marks = ", ".join("?" * len(rows[0]))
+        con.executemany(f"INSERT INTO {schema}.{table} VALUES ({marks})", rows)  # noqa: S608
 
 
 @pytest.fixture
@@ -172,16 +217,12 @@ def warehouse(tmp_path):
     duckdb = pytest.importorskip("duckdb")
     path = tmp_path / "demo.duckdb"
     with duckdb.connect(str(path)) as con:
-        con.execute("CREATE SCHEMA tap_ai_analytics")
-        for table, (columns, rows) in WAREHOUSE.items():
-            con.execute(f"CREATE TABLE tap_ai_analytics.{table} ({columns})")
-            marks = ", ".join("?" * len(rows[0]))
-            insert = f"INSERT INTO tap_ai_analytics.{table} VALUES ({marks})"  # noqa: S608
-            con.executemany(insert, rows)
+        _create(con, "tap_ai_analytics", WAREHOUSE)
+        _create(con, "analytics", MARTS)
     return path
 
 
-def test_demo_summary_numbers(warehouse):
+def test_demo_summary_reads_the_marts(warehouse):
     import duckdb
 
     demo = load_demo_report()
@@ -191,18 +232,38 @@ def test_demo_summary_numbers(warehouse):
     tables = {info.name: info for info in summary.tables}
     assert tables["augment_dau_count"].rows == 3
     assert tables["augment_dau_count"].last_date == dt.date(2026, 3, 4)
-    assert summary.top_editors == [("VSCode", 2, 14), ("JetBrains", 1, 7)]
-    assert ("Augment", "Python", 1, 17) in summary.top_languages
-    # User 1 of instance "one" and user 1 of instance "two" are different people.
-    assert ("Sourcegraph", "go", 3, 6) in summary.top_languages
-    assert ("Sourcegraph", "(blank)", 1, 0) in summary.top_languages
-    days = {day.date: day for day in summary.daily}
-    assert sorted(days) == [dt.date(2026, 3, d) for d in range(1, 6)]  # no calendar gaps
-    assert days[dt.date(2026, 3, 3)].augment_users == 0  # inside Augment's range: no activity
-    assert days[dt.date(2026, 3, 5)].augment_users is None  # after Augment's last day: unknown
-    assert days[dt.date(2026, 3, 1)].sourcegraph_users is None
-    assert days[dt.date(2026, 3, 2)].sourcegraph_users == 2
-    assert days[dt.date(2026, 3, 2)].sourcegraph_accepted == 4
+    week = dt.date(2026, 3, 2)
+    # Distinct people, service accounts excluded: a@x counts once across both vendors.
+    assert summary.weekly == [
+        demo.ActivePeople(week, 1, 2, 2),
+        demo.ActivePeople(dt.date(2026, 3, 9), 0, 1, 1),
+    ]
+    assert summary.rolling[-1] == demo.ActivePeople(dt.date(2026, 3, 3), 1, 1, 1)
+    assert [(e.vendor, e.client, e.shown, e.accepted) for e in summary.editors] == [
+        ("sourcegraph", "jetbrains.cody", 40, 10),
+        ("augment", "VSCode", 20, 8),
+    ]
+    assert summary.editors[1].rate == pytest.approx(0.4)
+    assert summary.cost == [
+        demo.WeeklyCost(week, 1.75, 1.75, 120.0),
+        demo.WeeklyCost(dt.date(2026, 3, 9), 2.0, 2.0, 1.0),
+    ]
+    assert summary.cost_by_resource == [
+        demo.ResourceCost("model-a", 3.25, 3.5, 101.0),
+        demo.ResourceCost("model-b", 0.5, 0.25, 20.0),
+    ]
+
+
+def test_demo_summary_without_marts_shows_the_loaded_tables(tmp_path):
+    duckdb = pytest.importorskip("duckdb")
+    demo = load_demo_report()
+    path = tmp_path / "raw.duckdb"
+    with duckdb.connect(str(path)) as con:
+        _create(con, "tap_ai_analytics", WAREHOUSE)
+        summary = demo.Warehouse(con, "tap_ai_analytics").summary()
+    assert [info.name for info in summary.tables] == ["augment_dau_count"]
+    assert summary.weekly == summary.rolling == summary.editors == summary.cost == []
+    assert summary.cost_by_resource == []
 
 
 def test_demo_main_prints_summary_and_writes_png(warehouse, tmp_path, capsys):
@@ -212,7 +273,13 @@ def test_demo_main_prints_summary_and_writes_png(warehouse, tmp_path, capsys):
     chart = tmp_path / "chart.png"
     assert demo.main([str(warehouse), "--chart", str(chart)]) == 0
     out = capsys.readouterr().out
-    for heading in ("Rows per table", "Top Augment editors", "Top languages", "Daily active users"):
+    for heading in (
+        "Rows per loaded table",
+        "Weekly active people",
+        "Acceptance rate by editor",
+        "Augment cost per week",
+        "Augment cost per model or resource",
+    ):
         assert heading in out
     assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert chart.stat().st_size > 10_000
