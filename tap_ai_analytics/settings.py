@@ -319,7 +319,7 @@ def _integer(config: Mapping[str, t.Any], key: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         msg = f"{key} must be a whole number >= {minimum}, got {value!r}."
         raise ConfigError(msg)
-    return value
+    return int(value)
 
 
 def _url(config: Mapping[str, t.Any], key: str) -> str:

@@ -279,8 +279,8 @@ def test_meltano_yml_extractor_matches_the_definition():
 def test_default_selection_names_real_streams():
     selected = [rule.removesuffix(".*") for rule in load_yaml(DEFINITION)["select"]]
     assert set(selected) <= STREAM_NAMES
-    by_default = {str(s.name) for s in AUGMENT_STREAMS if s.selected_by_default}  # type: ignore[misc]
-    opt_in = {str(s.name) for s in AUGMENT_STREAMS if not s.selected_by_default}  # type: ignore[misc]
+    by_default = {str(s.name) for s in AUGMENT_STREAMS if s.selected_by_default}  # type: ignore[misc,unused-ignore]
+    opt_in = {str(s.name) for s in AUGMENT_STREAMS if not s.selected_by_default}  # type: ignore[misc,unused-ignore]
     assert by_default <= set(selected)
     assert not opt_in & set(selected)
 

@@ -46,7 +46,9 @@ class Stdout:
 
     def __init__(self) -> None:
         self.raw = io.BytesIO()
-        self.text = io.TextIOWrapper(io.BufferedWriter(self.raw), encoding="utf-8")
+        self.text = io.TextIOWrapper(
+            io.BufferedWriter(t.cast("io.RawIOBase", self.raw)), encoding="utf-8"
+        )
 
     @property
     def sent(self) -> bytes:

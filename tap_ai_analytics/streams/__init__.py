@@ -7,7 +7,7 @@ from tap_ai_analytics.streams.sourcegraph import SOURCEGRAPH_STREAMS
 
 #: Every stream name this tap can have (whatever the configuration).
 STREAM_NAMES: frozenset[str] = frozenset(
-    cls.name  # type: ignore[misc]  # a class attribute on every stream class
+    cls.name  # type: ignore[misc,unused-ignore]  # a class attribute on every stream class
     for cls in (*AUGMENT_STREAMS, *SOURCEGRAPH_STREAMS)
 )
 
