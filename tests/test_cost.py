@@ -514,7 +514,12 @@ def test_cli_without_the_endpoints_exits_0_with_one_warning(tmp_path: Path):
         catalog = catalog_selecting(tmp_path, config, ["augment_dau_count", COST, CREDITS])
         run = run_tap(tmp_path, config, args=["--catalog", str(catalog)])
         assert run.returncode == 0, run.explain()
-        warnings = [strip_log_prefix(x) for x in run.stderr_lines if "WARNING" in x]
+        warnings = [
+            strip_log_prefix(x)
+            for x in run.stderr_lines
+            # (the SDK warns about the interpreter itself on Python versions near end of life)
+            if "WARNING" in x and "SingerSDKPythonEOLWarning" not in x
+        ]
         assert len(warnings) == 1, warnings
         assert warnings[0].startswith(f"{COST}: skipped")
         assert run.records["augment_dau_count"]
