@@ -175,6 +175,9 @@ def test_an_html_login_page_fails_at_once(tmp_path: Path):
         # The run reads the daily totals before any per-day request (the plan), so the
         # page stops the first Augment stream: nothing is delivered and nothing bookmarked.
         assert_state_follows_delivery(sb, first, last, run, failed="augment_daily_active_users")
+        assert not any(
+            bookmark_of(state, stream) for state in run.states for stream in AUGMENT_STREAMS
+        )
 
 
 def test_the_connection_check_recognises_a_login_page(tmp_path: Path):
