@@ -66,7 +66,7 @@ _HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL
 #: A download's items are handed to the consumer in lists of this many (a hand-off
 #: wakes the other thread: rarely enough that it costs nothing per item)...
 HANDOFF_BATCH_ITEMS = 1024
-#: ...of which at most this many wait (so a few thousand records are held at once).
+#: ...of which at most this many wait (a few thousand records, or a few MB of encoded ones).
 HANDOFF_BATCHES = 4
 #: How often a download blocked on a full hand-off checks that its consumer is still there.
 HANDOFF_POLL_SECONDS = 0.1
@@ -791,7 +791,10 @@ class AnalyticsHTTPStream(RESTStream):
         return self.request_decorator(lambda: self._send(request).text)()
 
     def stream_download(
-        self, request: HTTPRequest, parse: Callable[[Iterator[bytes], int], Iterable[_T]]
+        self,
+        request: HTTPRequest,
+        parse: Callable[[Iterator[bytes], int], Iterable[_T]],
+        items_per_handoff: int = HANDOFF_BATCH_ITEMS,
     ) -> Iterator[_T]:
         """Yield what ``parse`` makes of a response body while it downloads.
 
@@ -809,6 +812,7 @@ class AnalyticsHTTPStream(RESTStream):
         Args:
             request: The request.
             parse: Turns one attempt's body chunks (and the attempt's number) into items.
+            items_per_handoff: Items handed over at a time (fewer for larger items).
 
         Yields:
             The items, in the order ``parse`` made them.
@@ -821,7 +825,8 @@ class AnalyticsHTTPStream(RESTStream):
             with self._send(request, stream=True) as response:
                 if _html_content_type(response):  # a login page would parse as a bad header
                     raise self.html_page_error(response, expected="a CSV report")
-                handoff.put_all(parse(response.iter_content(DOWNLOAD_CHUNK_BYTES), number))
+                items = parse(response.iter_content(DOWNLOAD_CHUNK_BYTES), number)
+                handoff.put_all(items, items_per_handoff)
 
         def download() -> None:
             try:
@@ -857,14 +862,14 @@ class _Handoff(t.Generic[_T]):
                 return
         raise _ConsumerGoneError
 
-    def put_all(self, items: Iterable[_T]) -> None:
-        """Hand over ``items`` in batches (called by the download thread).
+    def put_all(self, items: Iterable[_T], batch_items: int) -> None:
+        """Hand over ``items``, ``batch_items`` at a time (called by the download thread).
 
         Raises:
             _ConsumerGoneError: If the consumer stopped reading.
         """
         items = iter(items)
-        while batch := list(itertools.islice(items, HANDOFF_BATCH_ITEMS)):
+        while batch := list(itertools.islice(items, batch_items)):
             self._put(batch)
 
     def finish(self, failure: BaseException | None) -> None:

@@ -6,11 +6,12 @@ does not know are kept as text in ``extra_columns`` rather than dropped.
 
 This is the hot path of a million-row report: everything that depends only on the header
 is planned once per report and compiled into one function that builds a record from a
-row in a single expression (:meth:`ReportParser._compile`). Per cell it makes at most one
-call: ``float``, or a dictionary lookup of a value already converted (dates, booleans,
-and counts, which repeat; a count column that does not goes back to ``int``). A row
-that function refuses is converted again cell by cell, by the converters that accept
-every form a kind allows and otherwise explain the problem with the line number.
+row in a single expression (:meth:`ReportParser._compile`). A typed cell costs one
+dictionary lookup of the value its text was converted to before (dates, booleans, counts
+and ratios repeat), or, in a column whose values do not repeat enough, one converter
+call. A row that function refuses is converted again cell by cell, by the converters
+that accept every form a kind allows and otherwise explain the problem with the line
+number.
 
 A report is parsed while it downloads (:func:`read_report_body`), and its completeness is
 proven rather than assumed: bytes are released to the CSV reader only up to the last line
@@ -25,12 +26,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import functools
 import hashlib
 import io
 import itertools
 import typing as t
 
+import msgspec
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_ai_analytics.compat import override
@@ -38,7 +39,7 @@ from tap_ai_analytics.errors import DataError
 from tap_ai_analytics.schemas import KNOWN_COLUMNS, Column, column_field_name
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Collection, Iterable, Iterator
 
 #: Longest cell accepted, in characters (the ``csv`` module's default is 128 Ki, less than a
 #: server may put in one cell). The reader holds a cell in a buffer of 4 bytes per
@@ -85,37 +86,34 @@ def _month(value: str) -> str:
     return f"{month}-01"
 
 
-class _Memo(dict[str, t.Any]):
-    """Converts the cells of one column once per distinct value.
+class _Memo:
+    """One column's cells, converted once per distinct text.
 
-    ``memo[cell]`` is a dictionary hit for every repeat (a third of the cost of ``int``);
-    a new value is converted (which may raise ValueError) and remembered. Dates and
-    booleans take a few values per report, counts mostly repeat too (0, 1, 2, ...), but
-    not always: once the memo holds LIMIT values it stops growing and calls ``on_full``
-    once, with which the parser switches the column to its plain converter.
+    The compiled converter indexes :attr:`values`, a plain dict, directly (``m3[c3]``):
+    for a repeated cell that is the cheapest conversion there is, a third of the cost of
+    ``int``. A cell not seen before raises KeyError there, and the parser learns it
+    (:meth:`learn`). A blank cell maps to the field's template value. Dates and booleans
+    take a few values per report, counts and ratios mostly repeat too, but not always:
+    once the memo holds LIMIT values it stops growing and the parser switches the column
+    to its plain converter.
     """
 
     LIMIT = 4096
 
-    def __init__(
-        self, convert: Callable[[str], t.Any], on_full: Callable[[], None] | None = None
-    ) -> None:
-        super().__init__()
+    def __init__(self, convert: Callable[[str], t.Any], blank: t.Any) -> None:
         self.convert = convert
-        self.on_full = on_full
+        self.values: dict[str, t.Any] = {"": blank}
 
-    def __call__(self, cell: str) -> t.Any:
-        """The converted value of ``cell`` (``memo(cell)`` is ``memo[cell]``)."""
-        return self[cell]
+    def learn(self, cell: str) -> bool:
+        """Convert and remember ``cell`` (ValueError if it does not convert).
 
-    def __missing__(self, cell: str) -> t.Any:
-        value = self.convert(cell)
-        if len(self) < self.LIMIT:
-            self[cell] = value
-        elif self.on_full is not None:
-            self.on_full()
-            self.on_full = None
-        return value
+        Returns:
+            False, remembering nothing, once the memo is full.
+        """
+        if len(self.values) > self.LIMIT:
+            return False
+        self.values[cell] = self.convert(cell)
+        return True
 
 
 CONVERTERS: dict[str, Callable[[str], t.Any]] = {
@@ -137,6 +135,22 @@ KIND_NAMES = {
 }
 
 
+def _record_struct(fields: list[str]) -> type[msgspec.Struct]:
+    """A msgspec struct that encodes as the record dict with these keys, in this order.
+
+    It encodes as the dict would (same keys, order and values), in half the time. Its
+    fields are renamed (f0, f1, ...: any text is a valid key), and it is not tracked by
+    the garbage collector: a record refers to no container but the ``extra_columns``
+    dict of strings, so it is never part of a reference cycle.
+    """
+    return msgspec.defstruct(
+        "Record",
+        [(f"f{position}", t.Any) for position in range(len(fields))],
+        rename={f"f{position}": name for position, name in enumerate(fields)},
+        gc=False,
+    )
+
+
 def _refuse(row: list[str]) -> dict[str, t.Any]:
     """The row converter when none was compiled: every row takes the checked path."""
     raise ValueError(row)
@@ -154,7 +168,7 @@ class ReportParser:
     the documented kinds allow ("12.0" as 12) and otherwise fails with the line number.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - all keyword-only, documented
         self,
         header: list[str],
         *,
@@ -162,6 +176,8 @@ class ReportParser:
         key_columns: tuple[Column, ...],
         constants: dict[str, t.Any],
         where: str,
+        omit: Collection[str] = (),
+        as_structs: bool = False,
     ) -> None:
         """Plan the conversion of each column from the header.
 
@@ -171,6 +187,8 @@ class ReportParser:
             key_columns: Columns that must be present (the primary key).
             constants: Values set on every record (e.g. ``instance_url``).
             where: Description of the report for error messages.
+            omit: Fields left out of the records (deselected), whatever the CSV holds.
+            as_structs: Make records msgspec structs (:attr:`record_type`), not dicts.
 
         Raises:
             DataError: If a key column is missing from the header.
@@ -178,9 +196,9 @@ class ReportParser:
         self.where = where
         self.header = header
         # Records keep the schema's field order, so output is the same from run to run.
-        self.template: dict[str, t.Any] = dict.fromkeys(fields)
+        self.template: dict[str, t.Any] = {name: None for name in fields if name not in omit}
         field_names = set(self.template)
-        self.template.update(constants)
+        self.template.update({name: constants[name] for name in constants if name not in omit})
         # Key strings (client, language) are "" when blank so that keys are never null.
         for name in field_names:
             column = KNOWN_COLUMNS.get(name)
@@ -191,24 +209,19 @@ class ReportParser:
         self.texts: list[tuple[int, str]] = []
         #: Typed columns, converted when not blank: (index, field, fast converter).
         self.typed: list[tuple[int, str, Callable[[str], t.Any]]] = []
+        #: The typed columns the compiled converter reads from a memo, by index.
+        self.memos: dict[int, _Memo] = {}
+        #: Columns kept as text in ``extra_columns``: (index, key).
         self.extra: list[tuple[int, str]] = []
-        for index, cell in enumerate(header):
-            name = column_field_name(cell)
-            column = KNOWN_COLUMNS.get(name)
-            if column is None or name not in field_names:
-                self.extra.append((index, name or f"column_{index + 1}"))
-                continue
-            self.columns[name] = column
-            if column.kind in {"string", "key_string"}:
-                self.texts.append((index, name))
-            elif column.kind == "integer":
-                self.typed.append((index, name, _Memo(int)))  # "12.0" goes the slow way
-            elif column.kind == "number":
-                self.typed.append((index, name, float))
-            else:
-                self.typed.append((index, name, _Memo(CONVERTERS[column.kind])))
+        self._plan_columns(omit)
         if not self.extra:  # omitted, not null: a JSON null would not be SQL NULL in a warehouse
             self.template.pop("extra_columns", None)
+        #: The fields of a record, in order.
+        self.record_fields = list(self.template)
+        if self.extra and "extra_columns" not in self.template:
+            self.record_fields.append("extra_columns")
+        #: The msgspec struct of a record (``as_structs``; None: records are dicts).
+        self.record_type = _record_struct(self.record_fields) if as_structs else None
         present = set(self.columns)
         missing = [column.header for column in key_columns if column.field not in present]
         if missing:
@@ -221,12 +234,33 @@ class ReportParser:
         self.source: str | None = None
         self.convert_row = self._compile()
 
+    def _plan_columns(self, omit: Collection[str]) -> None:
+        """Sort the header's columns into text, typed and extra ones."""
+        fields = set(self.template)
+        for index, cell in enumerate(self.header):
+            name = column_field_name(cell)
+            if name in omit:
+                continue
+            column = KNOWN_COLUMNS.get(name)
+            if column is None or name not in fields:
+                if "extra_columns" not in omit:
+                    self.extra.append((index, name or f"column_{index + 1}"))
+                continue
+            self.columns[name] = column
+            if column.kind in {"string", "key_string"}:
+                self.texts.append((index, name))
+                continue
+            # int, not _integer: "12.0" is refused and goes the checked way.
+            convert = int if column.kind == "integer" else CONVERTERS[column.kind]
+            self.typed.append((index, name, convert))
+            self.memos[index] = _Memo(convert, self.template[name])
+
     @property
     def unknown_columns(self) -> list[str]:
         """Headers of the columns kept in ``extra_columns``."""
         return [self.header[index] for index, _ in self.extra]
 
-    def _compile(self) -> Callable[[list[str]], dict[str, t.Any]] | None:
+    def _compile(self) -> Callable[[list[str]], t.Any] | None:
         """Compile the row → record function (see :attr:`source`).
 
         For a header ``Instance user ID,Username,Timestamp Date,Language,Foo``::
@@ -235,16 +269,19 @@ class ReportParser:
                 c0, c1, c2, c3, c4 = row
                 return {
                     'instance_url': v0,
-                    'instance_user_id': f0(c0) if c0 else v1,
+                    'instance_user_id': m0[c0],
                     'username': c1 or v2,
                     'date': f2(c2) if c2 else v3,
                     'language': c3,
                     'extra_columns': {'foo': c4},
                 }
 
-        Unpacking the row checks its width; ``fN`` is ``float`` or a :class:`_Memo`'s
-        lookup (an integer column's memo that fills up is replaced by ``int``); ``vN`` is
-        the template's value. Header text only appears in ``repr`` literals.
+        With ``as_structs`` the function returns ``Record(v0, m0[c0], c1 or v2, ...)``
+        instead. Unpacking the row checks its width (ValueError); ``mN`` is column N's memo
+        (:class:`_Memo`), which raises KeyError for a cell it has not seen yet
+        (:meth:`learn`); a column whose memo is full converts every cell with its plain
+        converter ``fN`` (here the date column); ``vN`` is the template's value. Header
+        text only appears in ``repr`` literals.
 
         Returns:
             The function, or None when two columns feed the same field (then every row
@@ -256,18 +293,25 @@ class ReportParser:
         sources |= {name: (index, convert) for index, name, convert in self.typed}
         if len(sources) != len(self.texts) + len(self.typed):
             return None
-        names: dict[str, t.Any] = {}
-        items = [
-            f"{name!r}: {self._value_source(name, position, sources.get(name), names)}"
+        names: dict[str, t.Any] = {"Record": self.record_type}
+        values = [
+            self._value_source(name, position, sources.get(name), names)
             for position, name in enumerate(self.template)
         ]
-        if self.extra and "extra_columns" not in self.template:
-            items.append(f"'extra_columns': {self._extras_source()}")
+        if len(values) < len(self.record_fields):
+            values.append(self._extras_source())
         unpack = "".join(f"c{index}, " for index in range(len(self.header)))
-        body = "".join(f"        {item},\n" for item in items)
-        self.source = f"def convert_row(row):\n    {unpack}= row\n    return {{\n{body}    }}\n"
+        if self.record_type is None:
+            body = "".join(
+                f"        {name!r}: {value},\n"
+                for name, value in zip(self.record_fields, values, strict=True)
+            )
+            record = f"{{\n{body}    }}"
+        else:
+            record = "Record(\n" + "".join(f"        {value},\n" for value in values) + "    )"
+        self.source = f"def convert_row(row):\n    {unpack}= row\n    return {record}\n"
         exec(compile(self.source, f"<row converter: {self.where}>", "exec"), names)  # noqa: S102
-        return t.cast("Callable[[list[str]], dict[str, t.Any]]", names["convert_row"])
+        return t.cast("Callable[[list[str]], t.Any]", names["convert_row"])
 
     def _value_source(
         self,
@@ -299,13 +343,36 @@ class ReportParser:
             if isinstance(default, str) and not default:  # a key string: blank stays ""
                 return cell
             return f"{cell} or v{position}"
-        if isinstance(convert, _Memo):
-            names[f"f{index}"] = convert.__getitem__
-            if convert.convert is int:  # a count that does not repeat enough: plain int
-                convert.on_full = functools.partial(names.__setitem__, f"f{index}", int)
-        else:
-            names[f"f{index}"] = convert
+        memo = self.memos.get(index)
+        if memo is not None:
+            names[f"m{index}"] = memo.values
+            return f"m{index}[{cell}]"
+        names[f"f{index}"] = convert
         return f"f{index}({cell}) if {cell} else v{position}"
+
+    def learn(self, row: list[str]) -> t.Any:
+        """Convert a row with a cell some memo has not seen (the compiled converter's KeyError).
+
+        Every new cell of the row is converted and remembered; a column whose memo is
+        full goes back to its plain converter, and the converter is compiled again.
+
+        Returns:
+            The record.
+
+        Raises:
+            ValueError: If a cell does not convert (the caller takes the checked path).
+        """
+        full = [
+            index
+            for index, memo in self.memos.items()
+            if row[index] not in memo.values and not memo.learn(row[index])
+        ]
+        if full:
+            for index in full:
+                del self.memos[index]
+            self.convert_row = self._compile()
+        assert self.convert_row is not None  # noqa: S101 - only memos of a compiled converter
+        return self.convert_row(row)
 
     def _extras_source(self) -> str:
         """The expression of ``extra_columns``: unknown columns as text."""
@@ -318,8 +385,10 @@ class ReportParser:
         *,
         lines_ended: list[bool] | None = None,
         cut_short: Callable[[str], None] | None = None,
-    ) -> Iterator[dict[str, t.Any]]:
-        """Convert rows to records; any malformed row fails the report.
+    ) -> Iterator[t.Any]:
+        """Convert rows to records (dicts, or structs: :attr:`record_type`).
+
+        Any malformed row fails the report.
 
         Args:
             rows: CSV rows after the header.
@@ -338,8 +407,7 @@ class ReportParser:
             DataError: On a row with the wrong number of fields or an unparsable value.
         """
         ended = [] if lines_ended is None else lines_ended
-        convert_row, checked = self.convert_row or _refuse, self.convert_row_checked
-        width = len(self.header)
+        convert_row = self.convert_row or _refuse
         for row in rows:
             if ended:  # one list truth test per row: the cheapest check there is
                 self.report_cut_short(
@@ -349,17 +417,46 @@ class ReportParser:
                 )
             try:
                 record = convert_row(row)
-            except ValueError:  # wrong width, or a cell int/float/a memo refused
-                if row and len(row) < width:
-                    line = line_number()
-                    if next(rows, None) is None:  # the last row is short: cut mid-row?
-                        self.report_cut_short(self.wrong_width(row, line), cut_short)
-                    raise DataError(self.wrong_width(row, line)) from None
-                checked_record = checked(row, line_number)
+            except KeyError:  # a cell its column's memo has not seen yet
+                try:
+                    record = self.learn(row)
+                except ValueError:
+                    checked_record = self.refused(row, rows, line_number, cut_short)
+                    if checked_record is None:
+                        continue
+                    record = checked_record
+                convert_row = self.convert_row or _refuse  # compiled again if a memo filled up
+            except ValueError:  # wrong width, or a cell int/float refused
+                checked_record = self.refused(row, rows, line_number, cut_short)
                 if checked_record is None:
                     continue
                 record = checked_record
             yield record
+
+    def refused(
+        self,
+        row: list[str],
+        rows: Iterator[list[str]],
+        line_number: Callable[[], int],
+        cut_short: Callable[[str], None] | None,
+    ) -> t.Any:
+        """Convert a row the compiled converter refused, or explain what is wrong with it.
+
+        Returns:
+            The record (a dict, or a struct: :attr:`record_type`), or None for a blank line.
+
+        Raises:
+            DataError: On a row with the wrong number of fields or an unparsable value.
+        """
+        if row and len(row) < len(self.header):
+            line = line_number()
+            if next(rows, None) is None:  # the last row is short: cut mid-row?
+                self.report_cut_short(self.wrong_width(row, line), cut_short)
+            raise DataError(self.wrong_width(row, line)) from None
+        record = self.convert_row_checked(row, line_number)
+        if record is None or self.record_type is None:
+            return record
+        return self.record_type(*(record[name] for name in self.record_fields))
 
     @staticmethod
     def report_cut_short(problem: str, cut_short: Callable[[str], None] | None) -> t.NoReturn:
@@ -450,7 +547,9 @@ def read_report(  # noqa: PLR0913 - all keyword-only, documented
     where: str,
     on_unknown_columns: Callable[[list[str]], None] | None = None,
     cut_short: Callable[[str], None] | None = None,
-) -> Iterator[dict[str, t.Any]]:
+    omit: Collection[str] = (),
+    as_structs: bool = False,
+) -> Iterator[t.Any]:
     """Yield typed records from CSV text lines (an empty body is an empty report).
 
     Args:
@@ -459,12 +558,14 @@ def read_report(  # noqa: PLR0913 - all keyword-only, documented
         key_columns: Columns that must be present.
         constants: Values set on every record.
         where: Description of the report for error messages.
+        omit: Fields left out of the records (deselected).
+        as_structs: Yield msgspec structs that encode as the records (not dicts).
         on_unknown_columns: Called once with the unknown headers, if there are any.
         cut_short: Called (and raises) when the text ends inside a quoted value or with a
             short row, as a body cut short does (default: a DataError).
 
     Yields:
-        Records.
+        Records: dicts, or structs with ``as_structs``.
 
     Raises:
         DataError: On unreadable CSV (with its line number), or a malformed row.
@@ -478,7 +579,13 @@ def read_report(  # noqa: PLR0913 - all keyword-only, documented
         if ended:
             ReportParser.report_cut_short(f"{where} ends inside a quoted header", cut_short)
         parser = ReportParser(
-            header, fields=fields, key_columns=key_columns, constants=constants, where=where
+            header,
+            fields=fields,
+            key_columns=key_columns,
+            constants=constants,
+            where=where,
+            omit=omit,
+            as_structs=as_structs,
         )
         if parser.unknown_columns and on_unknown_columns is not None:
             on_unknown_columns(parser.unknown_columns)
@@ -654,7 +761,7 @@ class ReportBody(io.BufferedIOBase):
 
 def read_report_body(
     chunks: Iterable[bytes], attempt: int, check: CompletenessCheck, **report: t.Any
-) -> Iterator[dict[str, t.Any]]:
+) -> Iterator[t.Any]:
     """One download attempt: records from a UTF-8 CSV body as its chunks arrive.
 
     The body is read as the records are asked for, not before.

@@ -1,4 +1,4 @@
-"""Singer output for millions of records: RECORD messages in chunks, written lean.
+"""Singer output for millions of records: RECORD messages in chunks, encoded in batches.
 
 Two pieces, each replacing per-record work whose answer does not change per record:
 
@@ -12,18 +12,15 @@ Two pieces, each replacing per-record work whose answer does not change per reco
   records are also written at exit. A killed run loses at most the records written
   after the last STATE, which the next run reads again from that STATE. A target that
   stops reading (a broken pipe) ends the run with :class:`TargetStoppedReadingError`.
-* :func:`write_lean_record` is ``Stream._write_record_message`` with the
-  selection mask and stream maps resolved once per stream instead of once per record,
-  and no ``RecordMessage`` object, generator or tap dispatch per record: the line is
-  the encoded record between a per-stream prefix and a suffix re-encoded only when the
-  clock ticks, byte for byte what encoding the SDK's message gives. Streams whose records already
-  match their schema (``TYPE_CONFORMANCE_LEVEL`` NONE) use it; any case it does not
-  cover (user stream maps, flattening, deselected nested properties, another writer)
-  goes through the SDK's own code unchanged.
-
-``time_extracted`` of a lean RECORD comes from a clock read per record (``time.time``)
-but converted to a datetime at most every :data:`CLOCK_RESOLUTION` seconds: a record's
-``time_extracted`` is the time it was extracted, up to that much earlier.
+* :class:`RecordBatches` writes a stream's records a batch at a time: one msgspec call
+  encodes a batch into its RECORD lines, byte for byte what the SDK writes for each
+  record, and the batch reaches stdout in one write. A stream that uses it
+  (:class:`BatchedRecords`) hands its records to it instead of yielding them to the
+  SDK, whose loop otherwise spends several microseconds on each record (a message
+  object, the selection mask, stream maps, type conformance, metrics, child contexts):
+  most of the CPU of a million-row report. It applies only when that loop would do
+  nothing else with the records (:func:`record_batches` checks); otherwise the stream
+  yields its records as usual.
 """
 
 from __future__ import annotations
@@ -31,9 +28,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime as dt
+import itertools
 import os
 import sys
-import time
 import typing as t
 import weakref
 
@@ -41,19 +38,25 @@ import msgspec
 from singer_sdk.contrib.msgspec import MsgSpecWriter, enc_hook
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.metrics import DEFAULT_LOG_INTERVAL
 from singer_sdk.singerlib import RecordMessage
+from singer_sdk.streams.core import Stream
 
 from tap_ai_analytics.compat import override
 from tap_ai_analytics.errors import TapError
-from tap_ai_analytics.sdk_seams import tap_message_writer
+from tap_ai_analytics.sdk_seams import stream_version, tap_message_writer
 
 if t.TYPE_CHECKING:
-    from singer_sdk.helpers.types import Record
-    from singer_sdk.singerlib.encoding.simple import Message
-    from singer_sdk.streams.core import Stream
+    from collections.abc import Callable, Iterable, Iterator
 
-#: A lean RECORD's ``time_extracted`` is at most this many seconds before the read.
-CLOCK_RESOLUTION = 0.1
+    from singer_sdk import metrics
+    from singer_sdk.singerlib.encoding.simple import Message
+
+    _P = t.ParamSpec("_P")
+
+#: Records encoded per msgspec call: about 60 KB of RECORD lines (a pipe holds 64 KiB)
+#: for the widest Sourcegraph report, so each batch is one write.
+BATCH_RECORDS = 64
 
 _writers: weakref.WeakSet[BufferedMsgSpecWriter] = weakref.WeakSet()
 
@@ -104,6 +107,11 @@ def _discard_stdout() -> None:
         os.close(null)
 
 
+def _encoder() -> msgspec.json.Encoder:
+    """An encoder with the SDK's settings (``serialize_jsonl``)."""
+    return msgspec.json.Encoder(enc_hook=enc_hook, decimal_format="number")
+
+
 class BufferedMsgSpecWriter(MsgSpecWriter):
     """Write Singer messages with msgspec: RECORDs in chunks, anything else flushed."""
 
@@ -113,12 +121,7 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
     def __init__(self) -> None:
         """Start with nothing pending."""
         self.pending = bytearray()
-        # The SDK's encoder settings (serialize_jsonl).
-        self.encoder = msgspec.json.Encoder(enc_hook=enc_hook, decimal_format="number")
-        self._encode_into = self.encoder.encode_into
-        self._version: int | None = None  # the version and time of ``_suffix``
-        self._stale_at = 0.0  # time.time() from which ``_suffix`` is too old
-        self._suffix = b""
+        self._encode_into = _encoder().encode_into
         _writers.add(self)
 
     @override
@@ -134,7 +137,7 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
             try:
                 self._encode_into(message.to_dict(), pending, -1)
             except BaseException:
-                del pending[end:]
+                del pending[end:]  # never half a message
                 raise
             pending += b"\n"
             if len(pending) >= self.CHUNK_BYTES:
@@ -143,49 +146,14 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
             self.write_pending()
             _write_stdout(self.format_message(message), flush=True)
 
-    def record_prefix(self, stream: str) -> bytes:
-        """The start of every RECORD message of ``stream``, up to the record itself.
-
-        A RECORD line is ``record_prefix(stream)``, the encoded record, then the encoded
-        ``version`` (if any) and ``time_extracted`` entries: byte for byte what encoding
-        ``RecordMessage.to_dict()`` gives, with one encoder call per record.
+    def write_lines(self, lines: bytes | bytearray) -> None:
+        """Write whole RECORD lines encoded elsewhere, after the pending ones (not flushed).
 
         Args:
-            stream: The stream's name (alias).
-
-        Returns:
-            The bytes ``{"type":"RECORD","stream":...,"record":``.
+            lines: Complete messages, each ending with a newline.
         """
-        head = self.encoder.encode({"type": "RECORD", "stream": stream, "record": None})
-        return head.removesuffix(b"null}")
-
-    def write_record(self, prefix: bytes, record: Record, version: int | None) -> None:
-        """Append the RECORD message the SDK would write for ``record``, extracted now.
-
-        Args:
-            prefix: ``record_prefix`` of the record's stream.
-            record: The record.
-            version: The stream version, if any.
-        """
-        now = time.time()
-        if now >= self._stale_at or version != self._version:
-            self._stale_at = now + CLOCK_RESOLUTION
-            self._version = version
-            tail: dict[str, t.Any] = {} if version is None else {"version": version}
-            tail["time_extracted"] = dt.datetime.fromtimestamp(now, dt.timezone.utc)
-            self._suffix = b"," + self.encoder.encode(tail)[1:] + b"\n"
-        pending = self.pending
-        end = len(pending)
-        pending += prefix
-        try:
-            self._encode_into(record, pending, -1)
-        except BaseException:
-            del pending[end:]  # never half a message
-            raise
-        pending += self._suffix
-        if len(pending) >= self.CHUNK_BYTES:
-            _write_stdout(pending)
-            pending.clear()
+        self.write_pending()
+        _write_stdout(lines)
 
     def write_pending(self) -> None:
         """Write the pending RECORD messages to stdout (not flushed)."""
@@ -196,69 +164,155 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
                 self.pending.clear()
 
 
-class _RecordPlan(t.NamedTuple):
-    """What every RECORD message of one stream has in common."""
+class _RecordMessage(msgspec.Struct, tag_field="type", tag="RECORD", omit_defaults=True, gc=False):
+    """A RECORD message as ``RecordMessage.to_dict()`` has it: same keys, same order."""
 
-    deselected: tuple[str, ...]  # top-level properties to drop
-    prefix: bytes  # the message up to the record (type, stream alias)
-    write: t.Callable[[bytes, Record, int | None], None]  # the writer's write_record
+    stream: str
+    record: t.Any  # a dict, or a struct that encodes as one
+    version: int | None = None
+    time_extracted: dt.datetime | None = None
 
 
-def _record_plan(stream: Stream) -> _RecordPlan | None:
-    """Resolve, once per stream, what the SDK would otherwise work out per record.
+class RecordBatches:
+    """One stream's records, encoded and written a batch at a time.
 
-    Returns:
-        The plan, or None when the stream needs the SDK's general path.
+    :meth:`encode` (in any one thread, e.g. a download's) turns a batch of records into
+    their RECORD lines; :meth:`write` (in the stream's thread) writes them and counts them
+    in the SDK's ``record_count`` metric. Each line is byte for byte what the SDK's
+    msgspec writer writes for the record, except ``time_extracted``: the time the batch
+    was encoded, at most one batch's parsing time after the record was read.
     """
-    writer = tap_message_writer(stream)
-    if not isinstance(writer, BufferedMsgSpecWriter):
-        return None
-    if stream.TYPE_CONFORMANCE_LEVEL != TypeConformanceLevel.NONE:
-        return None
-    maps = stream.stream_maps
-    if len(maps) != 1 or type(maps[0]) is not SameRecordTransform:
-        return None  # the user configured stream maps
-    if maps[0].flattening_enabled:
-        return None
-    deselected = []
-    for breadcrumb, selected in stream.mask.items():
-        if selected:
-            continue
-        if len(breadcrumb) != 2:  # noqa: PLR2004 - ("properties", name)
-            return None  # a nested property (or the stream): the SDK's recursive walk
-        deselected.append(breadcrumb[1])
-    return _RecordPlan(
-        tuple(deselected),
-        writer.record_prefix(maps[0].stream_alias),
-        writer.write_record,
-    )
+
+    def __init__(
+        self,
+        writer: BufferedMsgSpecWriter,
+        counter: metrics.Counter,
+        *,
+        stream_alias: str,
+        deselected: tuple[str, ...],
+        version: int | None,
+    ) -> None:
+        """Resolve what every RECORD message of the stream has in common.
+
+        Args:
+            writer: The tap's writer.
+            counter: The stream's record counter (the SDK's ``record_count`` metric).
+            stream_alias: The stream name in the messages.
+            deselected: Top-level properties to drop from each record.
+            version: The stream's ACTIVATE_VERSION, if any.
+        """
+        self.writer = writer
+        self.counter = counter
+        self.stream_alias = stream_alias
+        self.deselected = deselected
+        self.version = version
+        self._encode_lines = _encoder().encode_lines
+
+    def encode(self, records: list[t.Any]) -> bytes:
+        """The RECORD lines of ``records``.
+
+        Args:
+            records: Records (dicts, or msgspec structs that encode as the dicts), without
+                the :attr:`deselected` properties.
+        """
+        return self._encode_lines(
+            list(
+                map(
+                    _RecordMessage,
+                    itertools.repeat(self.stream_alias),
+                    records,
+                    itertools.repeat(self.version),
+                    itertools.repeat(dt.datetime.now(dt.timezone.utc)),
+                )
+            )
+        )
+
+    def encoding(
+        self, make_records: Callable[_P, Iterable[t.Any]]
+    ) -> Callable[_P, Iterator[tuple[bytes, int]]]:
+        """``make_records``, made to return batches of RECORD lines and their sizes."""
+
+        def batches(*args: _P.args, **kwargs: _P.kwargs) -> Iterator[tuple[bytes, int]]:
+            records = iter(make_records(*args, **kwargs))
+            while batch := list(itertools.islice(records, BATCH_RECORDS)):
+                yield self.encode(batch), len(batch)
+
+        return batches
+
+    def write(self, lines: bytes | bytearray, count: int) -> None:
+        """Write a batch's RECORD lines and count its ``count`` records."""
+        self.writer.write_lines(lines)
+        self.counter.increment(count)
 
 
-def write_lean_record(self: Stream, record: Record, version: int | None) -> bool:
-    """``Stream._write_record_message``, with the per-stream answers computed once.
+class BatchedRecords(Stream):
+    """A stream that may write its records in batches (:func:`record_batches`)."""
 
-    Writes the same RECORD message as the SDK's for a stream whose type conformance is
-    NONE and that has no stream maps: deselected properties dropped, the stream's alias
-    and version, ``time_extracted`` now (see :data:`CLOCK_RESOLUTION`). Streams use it
-    through :class:`~tap_ai_analytics.sdk_seams.LeanRecordMessages`.
+    _record_counter: metrics.Counter | None = None
 
-    Args:
-        self: The stream.
-        record: One record (changed in place, as the SDK does).
-        version: The stream's ACTIVATE_VERSION, if any.
+    @override
+    def get_record_counter(
+        self, *, endpoint: str | None = None, log_interval: float = DEFAULT_LOG_INTERVAL
+    ) -> metrics.Counter:
+        """The SDK's record counter, kept for :class:`RecordBatches` to count into.
 
-    Returns:
-        False (nothing written) when the stream needs the SDK's general path.
-    """
-    plan = self.__dict__.get("_lean_record_plan", False)
-    if plan is False:
-        plan = self.__dict__["_lean_record_plan"] = _record_plan(self)
-    if plan is None:
-        return False
-    for name in plan.deselected:
-        record.pop(name, None)
-    plan.write(plan.prefix, record, version)
-    return True
+        Args:
+            endpoint: The endpoint name to include in metrics.
+            log_interval: The interval at which to log the count.
+
+        Returns:
+            The counter the SDK's sync loop opens for this stream.
+        """
+        self._record_counter = super().get_record_counter(
+            endpoint=endpoint, log_interval=log_interval
+        )
+        return self._record_counter
+
+    def record_batches(self) -> RecordBatches | None:
+        """How to write this sync's records in batches, when the SDK's loop adds nothing.
+
+        Called from ``get_records``. The SDK's per-record work is all skipped, so this
+        holds only when none of it applies: the stream is selected and syncing through
+        the SDK's loop (not a dry run with a record limit, not BATCH messages), its
+        records already match its schema (type conformance NONE) and need no post
+        processing, it has no child streams, no stream maps, no flattening, and any
+        deselected property is top-level.
+
+        Returns:
+            The batch writer, or None: yield the records to the SDK as usual.
+        """
+        writer = tap_message_writer(self)
+        counter = self._record_counter
+        if (
+            not isinstance(writer, BufferedMsgSpecWriter)
+            or counter is None
+            or not self.selected
+            or self.ABORT_AT_RECORD_COUNT is not None
+            or self.get_batch_config(self.config)
+            or self.TYPE_CONFORMANCE_LEVEL != TypeConformanceLevel.NONE
+            or type(self).post_process is not Stream.post_process
+            or self.child_streams
+        ):
+            return None
+        maps = self.stream_maps
+        if len(maps) != 1 or type(maps[0]) is not SameRecordTransform:
+            return None  # the user configured stream maps
+        if maps[0].flattening_enabled:
+            return None
+        deselected = []
+        for breadcrumb, selected in self.mask.items():
+            if selected:
+                continue
+            if len(breadcrumb) != 2:  # noqa: PLR2004 - ("properties", name)
+                return None  # a nested property (or the stream): the SDK's recursive walk
+            deselected.append(breadcrumb[1])
+        return RecordBatches(
+            writer,
+            counter,
+            stream_alias=maps[0].stream_alias,
+            deselected=tuple(deselected),
+            version=stream_version(self),
+        )
 
 
-__all__ = ["BufferedMsgSpecWriter", "write_lean_record"]
+__all__ = ["BatchedRecords", "BufferedMsgSpecWriter", "RecordBatches"]

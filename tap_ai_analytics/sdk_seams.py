@@ -42,43 +42,21 @@ class PerWindowState(Stream):
         """Leave the bookmark alone: the engine commits it per completed window."""
 
 
-class LeanRecordMessages(Stream):
-    """Seam ``Stream._write_record_message``: the fast RECORD path (see output.py).
+def stream_version(stream: Stream) -> int | None:
+    """Seam ``Stream._stream_version``: the version of a stream's RECORD messages.
 
-    The SDK builds a message object, resolves the selection mask and stream maps and
-    dispatches through the tap for every record; for millions of CSV rows that is most
-    of the run's CPU. :meth:`write_lean_record` (given by the stream) writes the same
-    bytes with the per-stream work done once. It needs the stream's ACTIVATE_VERSION
-    (``_stream_version``) and must tell the state manager that a STATE is due
-    (``state_manager.is_flushed``), as the SDK's method does.
+    Records written in batches (output.py) carry the stream's ACTIVATE_VERSION, as the
+    SDK's own RECORD messages do; the SDK keeps it in a private attribute, set when the
+    stream's sync starts.
     """
-
-    @override
-    def _write_record_message(self, record: Record) -> None:
-        """Write a RECORD the lean way when possible, else the SDK's way."""
-        if self.write_lean_record(record, self._stream_version):
-            self.state_manager.is_flushed = False
-        else:
-            Stream._write_record_message(self, record)  # noqa: SLF001 - the SDK's own path
-
-    def write_lean_record(self, record: Record, version: int | None) -> bool:  # noqa: ARG002
-        """Write one RECORD message without the SDK's per-record work.
-
-        Args:
-            record: The record.
-            version: The stream's ACTIVATE_VERSION, if any.
-
-        Returns:
-            False when this stream needs the SDK's general path instead.
-        """
-        return False
+    return stream._stream_version  # noqa: SLF001
 
 
 def tap_message_writer(stream: Stream) -> GenericSingerWriter[t.Any, t.Any]:
     """Seam ``Stream._tap``: the writer a stream's messages go through.
 
-    The fast RECORD path writes through the tap's writer only when it is this tap's
-    buffered writer; the SDK reaches it through the private ``_tap``.
+    Records are written in batches only through this tap's buffered writer (output.py);
+    the SDK reaches the tap's writer through the private ``_tap``.
     """
     return stream._tap.message_writer  # noqa: SLF001
 
@@ -154,10 +132,10 @@ def _stop(signum: int) -> t.NoReturn:
 
 __all__ = [
     "ExitStatusOnSignal",
-    "LeanRecordMessages",
     "OwnConfigValidation",
     "PerWindowState",
     "StoppedBySignal",
     "SyncAllHook",
+    "stream_version",
     "tap_message_writer",
 ]

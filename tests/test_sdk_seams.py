@@ -45,7 +45,6 @@ KEYWORD = inspect.Parameter.KEYWORD_ONLY
             Stream._increment_stream_state,
             [("self", POSITIONAL), ("latest_record", POSITIONAL), ("context", KEYWORD)],
         ),
-        (Stream._write_record_message, [("self", POSITIONAL), ("record", POSITIONAL)]),
         (
             PluginBase._handle_termination,
             [("self", POSITIONAL), ("signum", POSITIONAL), ("frame", POSITIONAL)],
@@ -71,7 +70,7 @@ def test_every_seam_is_reached_by_a_sync(sandbox: Sandbox, monkeypatch: pytest.M
     calls: dict[str, int] = dict.fromkeys(
         (
             "_increment_stream_state",
-            "_write_record_message",
+            "_stream_version",
             "after_sync_all",
             "_tap",
             "_validate_config",
@@ -89,7 +88,13 @@ def test_every_seam_is_reached_by_a_sync(sandbox: Sandbox, monkeypatch: pytest.M
         monkeypatch.setattr(owner, name, spy)
 
     counting(sdk_seams.PerWindowState, "_increment_stream_state")
-    counting(sdk_seams.LeanRecordMessages, "_write_record_message")
+    version_of = sdk_seams.stream_version
+
+    def spy_version(stream: Stream) -> int | None:
+        calls["_stream_version"] += 1
+        return version_of(stream)
+
+    monkeypatch.setattr("tap_ai_analytics.output.stream_version", spy_version)
     counting(TapAIAnalytics, "after_sync_all")
     counting(sdk_seams.OwnConfigValidation, "_validate_config")
     writer_of = sdk_seams.tap_message_writer
@@ -97,7 +102,7 @@ def test_every_seam_is_reached_by_a_sync(sandbox: Sandbox, monkeypatch: pytest.M
     def spy_writer(stream: Stream) -> t.Any:
         calls["_tap"] += 1
         writer = writer_of(stream)
-        assert isinstance(writer, BufferedMsgSpecWriter)  # the lean path is taken
+        assert isinstance(writer, BufferedMsgSpecWriter)  # records go out in batches
         return writer
 
     monkeypatch.setattr("tap_ai_analytics.output.tap_message_writer", spy_writer)
@@ -107,16 +112,13 @@ def test_every_seam_is_reached_by_a_sync(sandbox: Sandbox, monkeypatch: pytest.M
     assert all(count > 0 for count in calls.values()), calls
 
 
-def test_private_attributes_read_by_the_fast_record_path_exist(sandbox: Sandbox):
+def test_private_attributes_read_by_batched_records_exist(sandbox: Sandbox):
     tap = TapAIAnalytics(config=sourcegraph_config(sandbox), parse_env_config=False)
     stream = tap.streams[SOURCEGRAPH]
     assert stream._tap is tap
-    assert hasattr(stream, "_stream_version")
-    assert isinstance(stream.state_manager.is_flushed, bool)
-    # The SDK writes a STATE only when is_flushed is False: the lean path must say so.
-    stream.state_manager.is_flushed = True
-    stream._write_record_message({"instance_url": "x", "user_id": "1", "date": "2025-01-01"})
-    assert stream.state_manager.is_flushed is False
+    assert sdk_seams.stream_version(stream) is None  # until a FULL_TABLE sync sets it
+    stream._stream_version = 7
+    assert sdk_seams.stream_version(stream) == 7
 
 
 def test_the_signal_handler_is_the_tap_s(sandbox: Sandbox):

@@ -15,7 +15,7 @@ from tap_ai_analytics.compat import override
 from tap_ai_analytics.csvreport import CompletenessCheck, read_report_body
 from tap_ai_analytics.dates import DateRange, month_start, next_month_start
 from tap_ai_analytics.errors import APIRequestError
-from tap_ai_analytics.output import write_lean_record
+from tap_ai_analytics.output import BatchedRecords
 from tap_ai_analytics.schemas import (
     CLIENT_NAME,
     LANGUAGE,
@@ -27,7 +27,6 @@ from tap_ai_analytics.schemas import (
     Column,
     sourcegraph_schema,
 )
-from tap_ai_analytics.sdk_seams import LeanRecordMessages
 from tap_ai_analytics.streams.base import DateWindowStream
 
 if t.TYPE_CHECKING:
@@ -70,7 +69,7 @@ class InstanceAccess:
             raise InstanceAccessError(msg)
 
 
-class SourcegraphStream(LeanRecordMessages, AnalyticsHTTPStream):
+class SourcegraphStream(BatchedRecords, AnalyticsHTTPStream):
     """A Sourcegraph CSV report, requested once per configured instance.
 
     Subclasses declare: name, path, ``granularity``, the key columns and other columns.
@@ -83,11 +82,8 @@ class SourcegraphStream(LeanRecordMessages, AnalyticsHTTPStream):
     key_columns: t.ClassVar[tuple[Column, ...]] = (USER_ID,)
     columns: t.ClassVar[tuple[Column, ...]] = USAGE_COLUMNS
     # CSV values are cast by the parser; the SDK's per-record type conformance would
-    # only repeat that work for millions of rows.
+    # only repeat that work for millions of rows (and rule out writing them in batches).
     TYPE_CONFORMANCE_LEVEL = AnalyticsHTTPStream.TYPE_CONFORMANCE_LEVEL.NONE
-    # Likewise the selection mask and stream maps are resolved once per stream, not per
-    # row, and RECORD messages are encoded without a message object per row.
-    write_lean_record = write_lean_record
 
     def __init__(self, tap: Tap, settings: Settings, *, access: InstanceAccess) -> None:
         """Create the stream; its key and schema follow from its declared columns.
@@ -176,6 +172,10 @@ class SourcegraphStream(LeanRecordMessages, AnalyticsHTTPStream):
         them again, so rows may repeat but none is lost (the target's upsert on the
         primary key keeps one; the window's bookmark is only committed after the whole
         download).
+
+        Usually the records are written here, a batch at a time, and none is yielded
+        (:meth:`~tap_ai_analytics.output.BatchedRecords.record_batches`): the download
+        thread parses and encodes them, this thread writes them.
         """
         instance = context["instance_url"]
         request = self.report_request(context, window)
@@ -186,18 +186,23 @@ class SourcegraphStream(LeanRecordMessages, AnalyticsHTTPStream):
         check = CompletenessCheck(
             where, self.backoff_max_tries(), repeat_proves=omits_final_newline
         )
-        yield from self.stream_download(
-            request,
-            functools.partial(
-                read_report_body,
-                check=check,
-                fields=self.schema["properties"],
-                key_columns=self.key_columns,
-                constants={"instance_url": instance},
-                where=where,
-                on_unknown_columns=self.warn_unknown_columns,
-            ),
+        parse = functools.partial(
+            read_report_body,
+            check=check,
+            fields=self.schema["properties"],
+            key_columns=self.key_columns,
+            constants={"instance_url": instance},
+            where=where,
+            on_unknown_columns=self.warn_unknown_columns,
         )
+        batches = self.record_batches()
+        if batches is None:
+            yield from self.stream_download(request, parse)
+            return
+        parse_structs = functools.partial(parse, omit=batches.deselected, as_structs=True)
+        # About 1 MB of encoded records per hand-off to this thread.
+        for lines, count in self.stream_download(request, batches.encoding(parse_structs), 16):
+            batches.write(lines, count)
         if check.accepted_unterminated and not omits_final_newline:
             self._omits_final_newline = True
             self.logger.warning(
