@@ -20,7 +20,7 @@ from singer_sdk.streams.core import Stream
 from tap_ai_analytics import output
 from tap_ai_analytics.compat import override
 from tap_ai_analytics.csvreport import read_report
-from tap_ai_analytics.output import BufferedMsgSpecWriter
+from tap_ai_analytics.output import BatchedRecords, BufferedMsgSpecWriter
 from tap_ai_analytics.schemas import CLIENT_NAME, LANGUAGE, TIMESTAMP_DATE, USER_ID
 from tap_ai_analytics.streams.sourcegraph import SourcegraphStream
 from tap_ai_analytics.tap import TapAIAnalytics
@@ -98,22 +98,24 @@ def sdk_lines(stream: Stream, record: dict[str, t.Any]) -> list[bytes]:
     return [bytes(serialize_jsonl(message.to_dict())) for message in messages]
 
 
-def batch_lines(stream: Stream) -> list[bytes]:
+def batch_lines(stream: BatchedRecords) -> list[bytes]:
     """What the tap's stream writes for the test CSV, in one batch."""
     batches = stream.record_batches()
     assert batches is not None
     rows = records(stream, omit=batches.deselected, as_structs=True)
-    return batches.encode(rows).splitlines(keepends=True)
+    lines: bytes = batches.encode(rows)
+    return lines.splitlines(keepends=True)
 
 
-def syncing(tap: TapAIAnalytics) -> Stream:
+def syncing(tap: TapAIAnalytics) -> BatchedRecords:
     """The test stream, as its sync loop sees it (the SDK has opened its record counter)."""
     stream = tap.streams[STREAM]
+    assert isinstance(stream, BatchedRecords)
     stream.get_record_counter()
     return stream
 
 
-def assert_same_as_sdk(stream: Stream) -> list[dict[str, t.Any]]:
+def assert_same_as_sdk(stream: BatchedRecords) -> list[dict[str, t.Any]]:
     """The batch's lines equal the SDK's messages; returns the records written."""
     rows = records(stream)
     assert rows
@@ -176,7 +178,9 @@ def test_records_the_sdk_must_see_are_yielded_to_it(
 ) -> None:
     """Stream maps, flattening, BATCH messages, a record limit... need the SDK's loop."""
     tap = make_tap(**config)
-    stream = tap.streams[STREAM] if change == "not syncing" else syncing(tap)
+    stream = (
+        t.cast("BatchedRecords", tap.streams[STREAM]) if change == "not syncing" else syncing(tap)
+    )
     if change == "dry run":
         stream.ABORT_AT_RECORD_COUNT = 1
     elif change == "not selected":
