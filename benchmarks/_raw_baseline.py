@@ -4,10 +4,10 @@ Streams the HTTP body (``requests``, the tap's HTTP client), reads it with the s
 ``csv`` reader and writes ``orjson.dumps`` of each row, one per line. No types, no Singer
 envelope, no SDK. Shapes:
 
-* ``lists`` (the target's basis, as the issue words it): each row as the JSON array
-  ``csv.reader`` yields, a quarter of the bytes of a record and no keys;
-* ``objects``: each row as a JSON object keyed by the header, the least a record is (a
-  target cannot load a bare list);
+* ``objects`` (the target's basis): each row as a JSON object keyed by the header, the
+  least a record is;
+* ``lists``: each row as the JSON array ``csv.reader`` yields, a quarter of the bytes of
+  a record and no keys (not a record: a target cannot load a bare list; reported);
 * ``download``: the body read and thrown away, nothing parsed (the download time).
 
 Usage: ``python _raw_baseline.py objects|lists|download URL TOKEN INSTANCE GRANULARITY START END``

@@ -2,7 +2,8 @@
 """Run every benchmark, one after the other: ``python benchmarks/run_all.py``.
 
 Exits non-zero when any benchmark misses a target (CSV: wall over 1.2 x the larger of
-download and parse time, CPU over 1.5 x the raw csv+orjson loop, or a memory target).
+download and parse time, CPU over 1.5 x the raw csv+orjson loop writing each row as a
+JSON object, or a memory target).
 About ten minutes on 2 cores.
 """
 
