@@ -692,8 +692,16 @@ class AnalyticsHTTPStream(RESTStream):
             **body,
         )
         self.requests_sent += 1
-        response = self.requests_session.send(
-            prepared, timeout=self.timeout, allow_redirects=self.allow_redirects, stream=stream
+        session = self.requests_session
+        # What requests.get would take from the environment: proxies, and the CA bundle
+        # (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) a TLS-intercepting proxy needs, which
+        # Session.send alone ignores.
+        environment = session.merge_environment_settings(prepared.url, {}, stream, None, None)
+        response = session.send(
+            prepared,
+            timeout=self.timeout,
+            allow_redirects=self.allow_redirects,
+            **environment,
         )
         self.log_request_metrics(response)
         try:

@@ -279,7 +279,8 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     openssl = shutil.which("openssl")
     if openssl:
         command = [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        command += ["-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)]
+        command += ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+        command += ["-keyout", str(key), "-out", str(cert)]
         subprocess.run(
             command,
             check=True,
@@ -294,6 +295,8 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
 
 
 def _write_certificate_with_cryptography(cert: Path, key: Path) -> None:  # pragma: no cover
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -310,6 +313,10 @@ def _write_certificate_with_cryptography(cert: Path, key: Path) -> None:  # prag
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .sign(private, hashes.SHA256())
     )
     cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
@@ -375,6 +382,23 @@ def test_an_untrusted_certificate_fails_fast_and_says_so(tmp_path: Path):
     )
     assert len(handshakes) == 2, handshakes
     assert "handshake" not in handshakes
+
+
+def test_a_ca_bundle_named_in_the_environment_is_trusted(tmp_path: Path):
+    """``REQUESTS_CA_BUNDLE`` works as it does for ``requests.get``: a TLS-intercepting proxy.
+
+    Proves: with the self-signed certificate as the bundle, the TLS handshake succeeds
+    (the server then hangs up, so the run still fails, but not on the certificate).
+    """
+    cert, key = self_signed_certificate(tmp_path)
+    config = unreachable_config("https://127.0.0.1:1", max_request_attempts=2)
+    with tls_server(cert, key) as (port, handshakes):
+        config["augment_api_url"] = f"https://127.0.0.1:{port}"
+        run = run_tap(tmp_path, config, env={"REQUESTS_CA_BUNDLE": str(cert)})
+    assert run.returncode != 0, run.explain()
+    assert handshakes, run.explain()
+    assert set(handshakes) == {"handshake"}, handshakes
+    assert "certificate" not in strip_log_prefix(run.last_line), run.explain()
 
 
 # -- the target and the state -------------------------------------------------------------
