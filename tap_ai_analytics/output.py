@@ -19,8 +19,8 @@ Two pieces, each replacing per-record work whose answer does not change per reco
   SDK, whose loop otherwise spends several microseconds on each record (a message
   object, the selection mask, stream maps, type conformance, metrics, child contexts):
   most of the CPU of a million-row report. It applies only when that loop would do
-  nothing else with the records (:func:`record_batches` checks); otherwise the stream
-  yields its records as usual.
+  nothing else with the records (:meth:`BatchedRecords.record_batches` checks);
+  otherwise the stream yields its records as usual.
 """
 
 from __future__ import annotations
@@ -198,7 +198,8 @@ class RecordBatches:
             writer: The tap's writer.
             counter: The stream's record counter (the SDK's ``record_count`` metric).
             stream_alias: The stream name in the messages.
-            deselected: Top-level properties to drop from each record.
+            deselected: The stream's deselected top-level properties (the records given
+                to :meth:`encode` must leave them out).
             version: The stream's ACTIVATE_VERSION, if any.
         """
         self.writer = writer
@@ -246,7 +247,7 @@ class RecordBatches:
 
 
 class BatchedRecords(Stream):
-    """A stream that may write its records in batches (:func:`record_batches`)."""
+    """A stream that may write its records in batches (:meth:`record_batches`)."""
 
     _record_counter: metrics.Counter | None = None
 
