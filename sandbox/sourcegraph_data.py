@@ -191,6 +191,9 @@ DEFAULT_SOURCEGRAPH_INSTANCES: tuple[SourcegraphInstance, ...] = (
             _U(12, "fay@corp.acme.example", "fay", activity=0.0),
         ),
     ),
+    # alice, bob and carol also use Augment, as user002, user005 and user007: same email,
+    # though bob's and carol's are sent in other letter case or with stray spaces. (Usage is
+    # seeded by user ID, not email, so the overlap leaves every metric as it was.)
     SourcegraphInstance(
         "acme.sourcegraphcloud.com",
         user_metadata=True,
@@ -203,10 +206,12 @@ DEFAULT_SOURCEGRAPH_INSTANCES: tuple[SourcegraphInstance, ...] = (
                 activity=0.35,
                 languages=("go",),
             ),
-            _U(2, "alice@acme.example", "alice", activity=0.9, languages=("typescript", "python")),
+            _U(
+                2, "user002@acme.example", "alice", activity=0.9, languages=("typescript", "python")
+            ),
             _U(
                 3,
-                "bob@acme.example",
+                "User005@ACME.example",
                 "bob",
                 activity=0.7,
                 client="jetbrains.cody",
@@ -230,7 +235,7 @@ DEFAULT_SOURCEGRAPH_INSTANCES: tuple[SourcegraphInstance, ...] = (
             _U(13, "zoe@acme.example", "zoë", activity=0.6, languages=("C++", "python")),
             _U(
                 21,
-                "carol@acme.example",
+                " user007@acme.example ",
                 "carol",
                 site_admin=True,
                 activity=0.8,

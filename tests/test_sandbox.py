@@ -588,6 +588,17 @@ def test_self_hosted_instance_without_metadata(sb, http):
     assert rows != cloud
 
 
+def test_some_people_use_both_vendors_under_one_email(sb, http):
+    augment = {u["user_email"] for u in sb.data.augment.users if "user_email" in u}
+    window = {"startDate": "2025-09-01", "endDate": "2025-09-30", "granularity": "by_user"}
+    _, rows = parse_csv(sg(http, sb, instanceURL=CLOUD, **window).text)
+    shared = {r[1] for r in rows if r[1].strip().lower() in augment}
+    # As Augment sends it, in other letter case, with stray spaces: the dbt marts normalise.
+    assert shared == {"user002@acme.example", "User005@ACME.example", " user007@acme.example "}
+    _, self_hosted = parse_csv(sg(http, sb, instanceURL=SELF_HOSTED, **window).text)
+    assert all(r[1] == "" for r in self_hosted), "no email to match on"
+
+
 def test_report_inclusive_filters_and_aggregation(sb, http):
     day = "2025-09-16"
     _, rows = parse_csv(sg(http, sb, instanceURL=CLOUD, startDate=day, endDate=day).text)
