@@ -55,3 +55,29 @@
     {%- endfor -%}
     {{ return(columns) }}
 {% endmacro %}
+
+
+{% macro ai_analytics_common_metrics(vendor, alias) %}
+    {#- The metrics both vendors have, as [name, expression over a row of alias]: the
+        one definition of the cross-vendor vocabulary, for every mart that uses it. -#}
+    {%- if vendor == 'augment' -%}
+        {{ return([
+            ['suggestions_shown', alias ~ '.completions_count'],
+            ['suggestions_accepted', alias ~ '.completions_accepted'],
+            ['lines_accepted', alias ~ '.completions_lines_of_code'],
+            ['lines_written', alias ~ '.total_modified_lines_of_code'],
+            ['chat_messages', alias ~ '.chat_messages'],
+        ]) }}
+    {%- elif vendor == 'sourcegraph' -%}
+        {{ return([
+            ['suggestions_shown', alias ~ '.combined_completion_suggestions'],
+            ['suggestions_accepted', alias ~ '.combined_completion_acceptances'],
+            ['lines_accepted', alias ~ '.lines_changed_by_completions_and_auto_edits'],
+            ['lines_written', 'coalesce(' ~ alias ~ '.lines_changed_by_chats_and_commands, 0) + coalesce('
+                ~ alias ~ '.lines_changed_by_completions_and_auto_edits, 0)'],
+            ['chat_messages', alias ~ '.chat_events'],
+        ]) }}
+    {%- else -%}
+        {{ exceptions.raise_compiler_error("unknown vendor " ~ vendor) }}
+    {%- endif -%}
+{% endmacro %}

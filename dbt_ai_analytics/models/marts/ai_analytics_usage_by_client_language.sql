@@ -12,11 +12,9 @@ with augment as (
         usage.language,
         identities.person_id,
         identities.is_service_account,
-        usage.completions_count as suggestions_shown,
-        usage.completions_accepted as suggestions_accepted,
-        usage.completions_lines_of_code as lines_accepted,
-        usage.total_modified_lines_of_code as lines_written,
-        usage.chat_messages
+        {%- for name, expression in ai_analytics_common_metrics('augment', 'usage') %}
+        {{ expression }} as {{ name }}{{ ',' if not loop.last }}
+        {%- endfor %}
     from {{ ref('stg_augment_user_activity_by_editor_language') }} as usage
     inner join {{ ref('ai_analytics_identities') }} as identities
         on identities.identity_key = {{ dbt.concat(["'augment:'", 'usage.identity']) }}
@@ -30,12 +28,9 @@ sourcegraph as (
         usage.language,
         identities.person_id,
         identities.is_service_account,
-        usage.combined_completion_suggestions as suggestions_shown,
-        usage.combined_completion_acceptances as suggestions_accepted,
-        usage.lines_changed_by_completions_and_auto_edits as lines_accepted,
-        coalesce(usage.lines_changed_by_chats_and_commands, 0)
-            + coalesce(usage.lines_changed_by_completions_and_auto_edits, 0) as lines_written,
-        usage.chat_events as chat_messages
+        {%- for name, expression in ai_analytics_common_metrics('sourcegraph', 'usage') %}
+        {{ expression }} as {{ name }}{{ ',' if not loop.last }}
+        {%- endfor %}
     from {{ ref('stg_sourcegraph_usage_by_user_day_client_language') }} as usage
     inner join {{ ref('ai_analytics_identities') }} as identities
         on identities.instance_url = usage.instance_url

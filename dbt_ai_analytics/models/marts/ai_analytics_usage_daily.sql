@@ -20,11 +20,9 @@ augment as (
         cast('augment' as {{ dbt.type_string() }}) as vendor,
         max(case when identities.is_service_account then 1 else 0 end) as service_account_flag,
         count(*) as identity_count,
-        sum(activity.completions_count) as suggestions_shown,
-        sum(activity.completions_accepted) as suggestions_accepted,
-        sum(activity.completions_lines_of_code) as lines_accepted,
-        sum(activity.total_modified_lines_of_code) as lines_written,
-        sum(activity.chat_messages) as chat_messages,
+        {%- for name, expression in ai_analytics_common_metrics('augment', 'activity') %}
+        sum({{ expression }}) as {{ name }},
+        {%- endfor %}
         sum(
             coalesce(activity.ide_agent_messages, 0)
             + coalesce(activity.remote_agent_messages, 0)
@@ -100,14 +98,9 @@ sourcegraph as (
         cast('sourcegraph' as {{ dbt.type_string() }}) as vendor,
         max(case when identities.is_service_account then 1 else 0 end) as service_account_flag,
         count(*) as identity_count,
-        sum(days.combined_completion_suggestions) as suggestions_shown,
-        sum(days.combined_completion_acceptances) as suggestions_accepted,
-        sum(days.lines_changed_by_completions_and_auto_edits) as lines_accepted,
-        sum(
-            coalesce(days.lines_changed_by_chats_and_commands, 0)
-            + coalesce(days.lines_changed_by_completions_and_auto_edits, 0)
-        ) as lines_written,
-        sum(days.chat_events) as chat_messages,
+        {%- for name, expression in ai_analytics_common_metrics('sourcegraph', 'days') %}
+        sum({{ expression }}) as {{ name }},
+        {%- endfor %}
         cast(null as {{ dbt.type_bigint() }}) as agent_interactions,
         sum(days.searches) as searches,
         cast(null as {{ dbt.type_bigint() }}) as augment_total_messages,
