@@ -416,21 +416,17 @@ class ReportParser:
                     cut_short,
                 )
             try:
-                record = convert_row(row)
-            except KeyError:  # a cell its column's memo has not seen yet
                 try:
-                    record = self.learn(row)
-                except ValueError:
-                    checked_record = self.refused(row, rows, line_number, cut_short)
-                    if checked_record is None:
-                        continue
-                    record = checked_record
-                convert_row = self.convert_row or _refuse  # compiled again if a memo filled up
-            except ValueError:  # wrong width, or a cell int/float refused
-                checked_record = self.refused(row, rows, line_number, cut_short)
-                if checked_record is None:
+                    record = convert_row(row)
+                except KeyError:  # a cell its column's memo has not seen yet
+                    try:
+                        record = self.learn(row)
+                    finally:
+                        convert_row = self.convert_row or _refuse  # recompiled if a memo filled
+            except ValueError:  # wrong width, or a cell its converter refused
+                record = self.refused(row, rows, line_number, cut_short)
+                if record is None:
                     continue
-                record = checked_record
             yield record
 
     def refused(
